@@ -1,0 +1,50 @@
+"""Boot sequence: configuration and profile -> Wi-Fi -> MCP server -> transports."""
+
+import asyncio
+import gc
+
+from . import NAME, VERSION, config, net
+from .auth import Guard
+from .registry import Registry
+from .server import Server
+from .tools import gpio, system
+from .transport.http import HTTPServer
+
+
+def build_server(profile):
+    """The MCP server with every tool the profile calls for."""
+    reg = Registry()
+    system.register(reg, profile)
+    gpio.register(reg, profile)
+    return Server(reg, profile["name"])
+
+
+def main():
+    """Bring the board up and serve until reset (or Ctrl-C on the console)."""
+    profile, cfg = config.load()
+    print("%s %s on %s" % (NAME, VERSION, profile["name"]))
+    name = net.hostname(profile)
+    wifi = cfg["wifi"]
+    ip = None
+    if wifi.get("ssid"):
+        ip = net.connect(wifi["ssid"], wifi.get("password", ""), name)
+        if ip:
+            print("wifi: joined %r as %s (%s)" % (wifi["ssid"], name, ip))
+    else:
+        print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
+    guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
+    http = HTTPServer(build_server(profile), guard, cfg["http"]["host"], cfg["http"]["port"])
+    try:
+        asyncio.run(_serve(http, ip))
+    finally:
+        http.close()
+        asyncio.new_event_loop()
+
+
+async def _serve(http, ip):
+    await http.start()
+    gc.collect()
+    print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
+    print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
+    while True:
+        await asyncio.sleep(3600)

@@ -1,0 +1,37 @@
+"""The board's two JSON files: `board.json` (the profile, what the hardware is) and
+`config.json` (this installation: Wi-Fi, token, HTTP port). Both sit at the filesystem root.
+
+    profile, cfg = config.load()
+"""
+
+import json
+
+PROFILE_FILE = "board.json"
+CONFIG_FILE = "config.json"
+
+
+def _read(path, required):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        if required:
+            raise RuntimeError(path + " is missing: deploy the firmware with `boardmcp deploy`")
+        return {}
+    except ValueError:
+        raise RuntimeError(path + " is not valid JSON")
+
+
+def load():
+    """Return (profile, config) with defaults filled in for anything config.json leaves out."""
+    profile = _read(PROFILE_FILE, True)
+    cfg = _read(CONFIG_FILE, False)
+    http = cfg.get("http") or {}
+    cfg["http"] = {
+        "host": http.get("host", "0.0.0.0"),
+        "port": http.get("port", profile.get("http_port", 80)),
+        "allowed_origins": http.get("allowed_origins", ()),
+    }
+    cfg.setdefault("wifi", {})
+    cfg.setdefault("token", None)
+    return profile, cfg

@@ -1,0 +1,88 @@
+"""JSON-RPC 2.0: message envelopes and error objects. Knows nothing of MCP.
+
+    msg, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
+    body = jsonrpc.result(msg["id"], {})
+"""
+
+import json
+
+from micropython import const
+
+PARSE_ERROR = const(-32700)
+INVALID_REQUEST = const(-32600)
+METHOD_NOT_FOUND = const(-32601)
+INVALID_PARAMS = const(-32602)
+INTERNAL_ERROR = const(-32603)
+
+# What decode() found: a request wants a response, the other two do not.
+REQUEST = const(0)
+NOTIFICATION = const(1)
+RESPONSE = const(2)
+
+
+class Error(Exception):
+    """A JSON-RPC error. Raised anywhere below a transport, it becomes the error response.
+
+    `id` is the request id to echo (None when it could not be read).
+    """
+
+    def __init__(self, code, message, data=None, id=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.id = id
+
+
+def valid_id(value):
+    """True for the id types JSON-RPC allows in a request: string or integer (not bool, not null)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def decode(body):
+    """Parse and check one message (bytes or memoryview); return (msg, kind).
+
+    Raises Error(PARSE_ERROR) for bad JSON and Error(INVALID_REQUEST) for a bad envelope,
+    carrying the request id when it was readable.
+    """
+    try:
+        msg = json.loads(body)
+    except (ValueError, UnicodeError):
+        raise Error(PARSE_ERROR, "Parse error: the body is not valid JSON")
+    if not isinstance(msg, dict):
+        if isinstance(msg, list):
+            raise Error(INVALID_REQUEST, "Invalid request: batches are not supported; send one message")
+        raise Error(INVALID_REQUEST, "Invalid request: a message must be a JSON object")
+    rid = msg.get("id")
+    rid = rid if valid_id(rid) else None
+    if msg.get("jsonrpc") != "2.0":
+        raise Error(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0"', id=rid)
+    if "method" in msg:
+        if not isinstance(msg["method"], str):
+            raise Error(INVALID_REQUEST, 'Invalid request: "method" must be a string', id=rid)
+        params = msg.get("params")
+        if params is not None and not isinstance(params, dict):
+            if isinstance(params, list):
+                raise Error(INVALID_PARAMS, 'Invalid params: "params" must be an object', id=rid)
+            raise Error(INVALID_REQUEST, 'Invalid request: "params" must be an object', id=rid)
+        if "id" not in msg:
+            return msg, NOTIFICATION
+        if rid is None:
+            raise Error(INVALID_REQUEST, 'Invalid request: "id" must be a string or an integer')
+        return msg, REQUEST
+    if rid is not None and ("result" in msg or "error" in msg):
+        return msg, RESPONSE
+    raise Error(INVALID_REQUEST, 'Invalid request: no "method"', id=rid)
+
+
+def result(rid, value):
+    """Encode a success response as bytes."""
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "result": value}).encode()
+
+
+def error(rid, code, message, data=None):
+    """Encode an error response as bytes (rid None is sent as null, as JSON-RPC requires)."""
+    err = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "error": err}).encode()

@@ -1,0 +1,1 @@
+"""Transports move bytes between clients and the MCP server; they know no MCP methods."""
