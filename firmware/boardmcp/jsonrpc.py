@@ -1,7 +1,7 @@
 """JSON-RPC 2.0: message envelopes and error objects. Knows nothing of MCP.
 
-    msg, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
-    body = jsonrpc.result(msg["id"], {})
+msg, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
+body = jsonrpc.result(msg["id"], {})
 """
 
 import json

@@ -1,7 +1,7 @@
 """Wi-Fi station bring-up and the board's network identity (hostname).
 
-    name = net.hostname(profile)           # e.g. "boardmcp-1a2b"
-    ip = net.connect(ssid, password, name)  # None if it did not join in time
+name = net.hostname(profile)           # e.g. "boardmcp-1a2b"
+ip = net.connect(ssid, password, name)  # None if it did not join in time
 """
 
 import time

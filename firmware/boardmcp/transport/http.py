@@ -11,6 +11,7 @@ Nagle + delayed ACK). Every read has a deadline, so a slow client stalls only it
 import asyncio
 import gc
 import sys
+import time
 
 from micropython import const
 
@@ -86,7 +87,9 @@ class HTTPServer:
 
     async def _serve_connection(self, reader, writer):
         if self.active >= MAX_CONNECTIONS:
-            await _send(writer, 503, _problem("Too many connections; retry shortly"), b"Connection: close\r\n")
+            await _send(
+                writer, 503, _problem("Too many connections; retry shortly"), b"Connection: close\r\n"
+            )
             await _close(writer)
             return
         self.active += 1
@@ -119,18 +122,18 @@ class HTTPServer:
             if deadline is None:
                 wait = IDLE_TIMEOUT_MS if filled == 0 else REQUEST_TIMEOUT_MS
             else:
-                wait = asyncio.ticks_diff(deadline, asyncio.ticks())
+                wait = time.ticks_diff(deadline, time.ticks_ms())
             n = await _read_into(reader, mv[filled:], wait)
             if n == 0:
                 if filled:
                     raise _Closed()
                 return -1
             if deadline is None:
-                deadline = asyncio.ticks_add(asyncio.ticks(), REQUEST_TIMEOUT_MS)
+                deadline = time.ticks_add(time.ticks_ms(), REQUEST_TIMEOUT_MS)
             filled += n
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
         if deadline is None:
-            deadline = asyncio.ticks_add(asyncio.ticks(), REQUEST_TIMEOUT_MS)
+            deadline = time.ticks_add(time.ticks_ms(), REQUEST_TIMEOUT_MS)
         method, target, headers = _parse_head(buf, head_end)
         body_start = head_end + 4
 
@@ -150,7 +153,7 @@ class HTTPServer:
         end = body_start + length
         if end <= BUF_SIZE:
             while filled < end:
-                n = await _read_into(reader, mv[filled:], asyncio.ticks_diff(deadline, asyncio.ticks()))
+                n = await _read_into(reader, mv[filled:], time.ticks_diff(deadline, time.ticks_ms()))
                 if n == 0:
                     raise _Closed()
                 filled += n
@@ -161,7 +164,7 @@ class HTTPServer:
             big[:have] = mv[body_start:filled]
             bmv = memoryview(big)
             while have < length:
-                n = await _read_into(reader, bmv[have:], asyncio.ticks_diff(deadline, asyncio.ticks()))
+                n = await _read_into(reader, bmv[have:], time.ticks_diff(deadline, time.ticks_ms()))
                 if n == 0:
                     raise _Closed()
                 have += n
@@ -213,7 +216,9 @@ class HTTPServer:
             rid = msg["id"]
             return 200, jsonrpc.result(rid, self.server.handle(msg, modern, headers))
         except Error as e:
-            status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
+            status = (
+                _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
+            )
             return status, jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
         except MemoryError:
             gc.collect()
