@@ -1,0 +1,55 @@
+# JSON-RPC envelope tests, run on the MicroPython VM against the deployed .mpy firmware.
+import json
+
+from boardmcp import jsonrpc
+
+
+def _code(body):
+    try:
+        jsonrpc.decode(body)
+    except jsonrpc.Error as e:
+        return e.code, e.id
+    raise AssertionError("no error for %r" % body)
+
+
+def test_request_notification_response():
+    msg, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":7,"method":"ping"}')
+    assert kind == jsonrpc.REQUEST and msg["id"] == 7
+    _, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    assert kind == jsonrpc.NOTIFICATION
+    _, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":"a","result":{}}')
+    assert kind == jsonrpc.RESPONSE
+
+
+def test_parse_errors():
+    for body in (b"{", b"", b"nul", b'{"a":1}x', b"\xff\xfe"):
+        assert _code(body) == (jsonrpc.PARSE_ERROR, None), body
+
+
+def test_invalid_requests_echo_readable_ids():
+    assert _code(b"[]")[0] == jsonrpc.INVALID_REQUEST
+    assert _code(b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]')[0] == jsonrpc.INVALID_REQUEST
+    assert _code(b'"ping"')[0] == jsonrpc.INVALID_REQUEST
+    assert _code(b'{"jsonrpc":"1.0","id":3,"method":"ping"}') == (jsonrpc.INVALID_REQUEST, 3)
+    assert _code(b'{"jsonrpc":"2.0","id":4,"method":5}') == (jsonrpc.INVALID_REQUEST, 4)
+    assert _code(b'{"jsonrpc":"2.0","id":5}') == (jsonrpc.INVALID_REQUEST, 5)
+    assert _code(b'{"jsonrpc":"2.0","id":"x","method":"a","params":"s"}') == (jsonrpc.INVALID_REQUEST, "x")
+
+
+def test_ids_must_be_strings_or_integers():
+    for rid in (b"null", b"true", b"1.5", b"[1]", b"{}"):
+        body = b'{"jsonrpc":"2.0","id":' + rid + b',"method":"ping"}'
+        assert _code(body) == (jsonrpc.INVALID_REQUEST, None), rid
+
+
+def test_array_params_are_invalid_params():
+    assert _code(b'{"jsonrpc":"2.0","id":1,"method":"a","params":[1]}') == (jsonrpc.INVALID_PARAMS, 1)
+
+
+def test_encoding():
+    ok = json.loads(jsonrpc.result(1, {"a": 1}))
+    assert ok == {"jsonrpc": "2.0", "id": 1, "result": {"a": 1}}
+    err = json.loads(jsonrpc.error(None, -32700, "bad"))
+    assert err == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "bad"}}
+    err = json.loads(jsonrpc.error("i", -32602, "m", {"k": 1}))
+    assert err["error"]["data"] == {"k": 1} and err["id"] == "i"

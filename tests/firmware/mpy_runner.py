@@ -1,0 +1,22 @@
+# Runs on the MicroPython VM: `micropython mpy_runner.py fw_module` runs every test_* function
+# of that module and prints one JSON line per test, which tests/firmware/test_on_vm.py reads.
+import io
+import json
+import sys
+
+
+def main(name):
+    mod = __import__(name)
+    for attr in sorted(dir(mod)):
+        if not attr.startswith("test_"):
+            continue
+        try:
+            getattr(mod, attr)()
+            print(json.dumps({"test": attr, "ok": True}))
+        except Exception as e:
+            out = io.StringIO()
+            sys.print_exception(e, out)
+            print(json.dumps({"test": attr, "ok": False, "error": out.getvalue()}))
+
+
+main(sys.argv[1])
