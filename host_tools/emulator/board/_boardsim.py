@@ -1,0 +1,76 @@
+# Shared state of the emulated board, for the sim modules (machine, network, esp32).
+# Runs inside the MicroPython VM. The runner writes sim.json beside this file for each
+# board instance; it is read once, on first use.
+import json
+import os
+
+# The VM process *is* the board, so a reset ends it and the runner starts a new one.
+# `sys.exit()` cannot do that: under `micropython -i main.py` a SystemExit from main.py
+# drops into the REPL, and a thread (the watchdog) cannot end the process at all. So the
+# VM writes the reset cause to `reset_request` beside sim.json and kills itself with
+# SIGUSR1, the one signal the runner reserves for "the board reset itself".
+RESET_SIGNAL = 10  # SIGUSR1
+# reset_request holds a machine.*_RESET constant; SOFT_RESET means a soft reboot.
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+# What each chip has: valid GPIOs, input-only GPIOs, CPU frequencies (MHz), temperature sensor.
+CHIPS = {
+    "esp32": {
+        "gpio": tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40)),
+        "input_only": tuple(range(34, 40)),
+        "freqs": (80, 160, 240),
+        "temp": False,
+    },
+    "esp32s3": {
+        "gpio": tuple(range(0, 22)) + tuple(range(26, 49)),
+        "input_only": (),
+        "freqs": (80, 160, 240),
+        "temp": True,
+    },
+    "esp32c3": {
+        "gpio": tuple(range(0, 22)),
+        "input_only": (),
+        "freqs": (80, 160),
+        "temp": True,
+    },
+}
+
+_config = None
+
+
+def config():
+    # The sim.json the runner wrote for this board instance.
+    global _config
+    if _config is None:
+        with open(sim_path("sim.json")) as f:
+            _config = json.load(f)
+    return _config
+
+
+def chip():
+    return CHIPS[config()["chip"]]
+
+
+def sim_path(name):
+    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    return here + "/" + name
+
+
+def state_path(name):
+    # A file in the board's persistent state dir (survives resets, like flash).
+    return config()["state_dir"] + "/" + name
+
+
+def reset_board(cause, message=None):
+    # Ends the VM at once, from any thread, like a chip resetting; the runner restarts it.
+    if message:
+        print(message)
+    with open(sim_path("reset_request"), "w") as f:
+        f.write(str(cause))
+    os.system("kill -%d $PPID" % RESET_SIGNAL)
+    while True:  # the signal lands while system() returns
+        pass
