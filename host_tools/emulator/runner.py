@@ -1,0 +1,268 @@
+"""Run a board profile as an emulated board: the real MicroPython VM, simulated hardware.
+
+    with EmulatedBoard(load_profile("esp32s3"), workdir=Path("build/esp32s3")) as board:
+        print(board.url, board.console, board.token)
+
+Layout of `workdir`:
+    fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
+    sim/          machine.py, network.py, esp32.py and this instance's sim.json (first on sys.path)
+    state/        what the board keeps in flash outside its filesystem (NVS)
+    console.log   everything the console showed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from host_tools.emulator.console import VM, ConsoleRelay
+from host_tools.profiles import Profile
+from host_tools.stage import stage_firmware
+
+SIM_SOURCES = Path(__file__).parent / "board"
+# The access point the emulated board can join, and the config staged to reach it.
+DEFAULT_WIFI = {"ssid": "boardmcp-lab", "password": "emulated-wifi", "rssi": -52}
+ESPRESSIF_OUI = "24:0a:c4"
+
+
+class BoardError(RuntimeError):
+    """The emulated board failed to boot or serve."""
+
+
+def find_micropython() -> Path:
+    """The MicroPython unix port: next to the running interpreter (a venv's bin), else on PATH."""
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.is_file():
+        return beside
+    found = shutil.which("micropython")
+    if found is None:
+        raise BoardError("micropython (unix port) not found next to the Python interpreter or on PATH")
+    return Path(found)
+
+
+def board_mac(name: str) -> str:
+    """A stable, Espressif-looking base MAC for a board name."""
+    digest = hashlib.sha256(f"boardmcp-emulator:{name}".encode()).digest()
+    return ESPRESSIF_OUI + "".join(f":{b:02x}" for b in digest[:3])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EmulatedBoard:
+    """A board profile running on the MicroPython unix VM, with its console on a pty.
+
+    `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
+    None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
+    point the board can join ({"ssid", "password", "rssi"}); `progress` receives boot messages.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        workdir: Path,
+        port: int = 0,
+        token: str | None = "",
+        firmware_dir: Path | None = None,
+        wifi: dict[str, Any] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.workdir = Path(workdir).resolve()
+        self.port = port or free_port()
+        self.token = secrets.token_urlsafe(24) if token == "" else token
+        self.firmware_dir = firmware_dir
+        self.wifi = dict(wifi or DEFAULT_WIFI)
+        self._progress = progress or (lambda _msg: None)
+        self._relay: ConsoleRelay | None = None
+        self._reset_cause = 1
+
+    # -- public ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The MCP endpoint."""
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    @property
+    def console(self) -> str:
+        """The console pty's path (open it with mpremote or picocom)."""
+        if self._relay is None:
+            raise BoardError("the board is not running")
+        return self._relay.path
+
+    @property
+    def console_log(self) -> str:
+        """Everything the console showed so far."""
+        return self._relay.log_text() if self._relay is not None else ""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The config.json staged on the board."""
+        return {
+            "wifi": {"ssid": self.wifi["ssid"], "password": self.wifi["password"]},
+            "token": self.token,
+            "http": {"host": "127.0.0.1", "port": self.port},
+        }
+
+    def stage(self) -> Path:
+        """Stage the firmware into workdir/fs and the sim into workdir/sim; return workdir/fs."""
+        fs = stage_firmware(
+            self.profile,
+            self.workdir / "fs",
+            self.config,
+            firmware_dir=self.firmware_dir,
+            cache_dir=self.workdir / ".mpy-cache",
+        )
+        sim = self.workdir / "sim"
+        sim.mkdir(parents=True, exist_ok=True)
+        for src in SIM_SOURCES.glob("*.py"):
+            shutil.copyfile(src, sim / src.name)
+        (self.workdir / "state").mkdir(exist_ok=True)
+        (sim / "reset_request").unlink(missing_ok=True)
+        return fs
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Stage, boot the VM and wait until the HTTP port accepts connections.
+
+        Raises BoardError (with the console output) if the VM exits or `timeout` passes first.
+        """
+        if self._relay is not None:
+            raise BoardError("the board is already running")
+        self._progress(f"staging {self.profile.name} firmware into {self.workdir / 'fs'}")
+        self.stage()
+        self._progress(f"booting the emulated {self.profile.title} ({self.profile.heap_bytes} B heap)")
+        (self.workdir / "console.log").unlink(missing_ok=True)
+        self._relay = ConsoleRelay(self._spawn, self._take_reset_request, self.workdir / "console.log")
+        self._relay.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._relay.vm_exits:
+                self._fail("the VM exited while booting")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            if time.monotonic() > deadline:
+                self._fail(f"port {self.port} did not open within {timeout:g} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the VM and the console; the workdir is kept for inspection."""
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running VM (it changes on every reset)."""
+        return self._relay.pid if self._relay is not None else None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _fail(self, why: str) -> None:
+        log = self.console_log
+        self.stop()
+        raise BoardError(f"{self.profile.name}: {why}; console:\n{log}")
+
+    def _write_sim_config(self) -> None:
+        sim = {
+            "board": self.profile.name,
+            "chip": self.profile.chip,
+            "mac": board_mac(self.profile.name),
+            "wifi": self.wifi,
+            "ip": "127.0.0.1",
+            "state_dir": str(self.workdir / "state"),
+            "reset_cause": self._reset_cause,
+        }
+        tmp = self.workdir / "sim" / "sim.json.tmp"
+        tmp.write_text(json.dumps(sim))
+        tmp.replace(tmp.with_suffix(""))
+
+    def _take_reset_request(self) -> int | None:
+        path = self.workdir / "sim" / "reset_request"
+        try:
+            cause = int(path.read_text())
+        except (OSError, ValueError):
+            return None
+        path.unlink(missing_ok=True)
+        return cause
+
+    def _spawn(self, run_main: bool, reset_cause: int | None) -> VM:
+        """Start one VM run on a fresh pty; `reset_cause` None keeps the last (a soft reset)."""
+        if reset_cause is not None:
+            self._reset_cause = reset_cause
+        self._write_sim_config()
+        argv = [str(find_micropython()), "-X", f"heapsize={self.profile.heap_bytes}"]
+        if run_main:
+            argv += ["-i", "main.py"]
+        env = dict(os.environ, MICROPYPATH=f"{self.workdir / 'sim'}::.frozen:lib")
+        master, slave = os.openpty()
+        _configure_vm_tty(slave)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir / "fs",
+                env=env,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                start_new_session=True,
+                preexec_fn=_vm_child_setup,  # noqa: PLW1509 (only an ioctl and a sigaction)
+            )
+        finally:
+            os.close(slave)
+        return VM(proc, master)
+
+
+def _configure_vm_tty(fd: int) -> None:
+    """The VM's pty: no line editing or echo (the REPL does its own), ISIG on so Ctrl-C interrupts
+    running code, no output processing (the relay cooks \\n itself), only Ctrl-C as a signal key."""
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(fd)
+    iflag &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.IXOFF | termios.ISTRIP)
+    oflag &= ~termios.OPOST
+    lflag &= ~(
+        termios.ICANON | termios.IEXTEN | termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL
+    )
+    lflag |= termios.ISIG
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    cc[termios.VINTR] = b"\x03"
+    # Ctrl-\ and Ctrl-Z must reach the VM as bytes, not kill or stop it.
+    cc[termios.VQUIT] = cc[termios.VSUSP] = b"\x00"
+    termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+
+
+def _vm_child_setup() -> None:
+    # Make the pty the VM's controlling terminal (so Ctrl-C becomes SIGINT), and ignore SIGINT
+    # until MicroPython installs its own handler: the VM is a CPython wrapper, and an early
+    # Ctrl-C would otherwise kill it with a CPython traceback.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
