@@ -85,9 +85,7 @@ _NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "u
 def _check_headers(msg, params, version, headers):
     # Modern HTTP: the routing headers must agree with the body they route.
     if headers.get("mcp-protocol-version") != version:
-        raise Error(
-            HEADER_MISMATCH, "MCP-Protocol-Version header does not match params._meta protocolVersion"
-        )
+        raise Error(HEADER_MISMATCH, "MCP-Protocol-Version header does not match params._meta protocolVersion")
     method = msg["method"]
     if headers.get("mcp-method") != method:
         raise Error(HEADER_MISMATCH, "Mcp-Method header does not match the body's method")
@@ -208,8 +206,7 @@ def _check_envelope(msg, params, headers):
     if not isinstance(meta, dict) or _K_VERSION not in meta or _K_CAPS not in meta:
         raise Error(
             INVALID_PARAMS,
-            "params._meta must carry %s and %s (revision 2026-07-28 request envelope)"
-            % (_K_VERSION, _K_CAPS),
+            "params._meta must carry %s and %s (revision 2026-07-28 request envelope)" % (_K_VERSION, _K_CAPS),
         )
     version = meta[_K_VERSION]
     if headers is not None:

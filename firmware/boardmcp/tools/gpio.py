@@ -26,8 +26,7 @@ def register(reg, profile):
         {
             "name": "led",
             "title": "Board LED",
-            "description": "Switch the board's LED (GPIO %d) on or off, or toggle it; returns its new state."
-            % pin,
+            "description": "Switch the board's LED (GPIO %d) on or off, or toggle it; returns its new state." % pin,
             "inputSchema": {
                 "type": "object",
                 "properties": {

@@ -24,6 +24,7 @@ MAX_BODY = const(16384)
 MAX_CONNECTIONS = const(8)
 REQUEST_TIMEOUT_MS = const(10000)  # from the first byte to the last of one request
 IDLE_TIMEOUT_MS = const(30000)  # keep-alive wait for the next request
+LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
 
 _REASONS = {
     200: "OK",
@@ -87,9 +88,7 @@ class HTTPServer:
 
     async def _serve_connection(self, reader, writer):
         if self.active >= MAX_CONNECTIONS:
-            await _send(
-                writer, 503, _problem("Too many connections; retry shortly"), b"Connection: close\r\n"
-            )
+            await _send(writer, 503, _problem("Too many connections; retry shortly"), b"Connection: close\r\n")
             await _close(writer)
             return
         self.active += 1
@@ -102,6 +101,7 @@ class HTTPServer:
                     filled = await self._one_request(reader, writer, buf, mv, filled)
                 except _Reject as r:
                     await _send(writer, r.status, _problem(r.reason), b"Connection: close\r\n")
+                    await _discard_input(reader, mv)
                     break
                 if filled < 0:
                     break
@@ -216,9 +216,7 @@ class HTTPServer:
             rid = msg["id"]
             return 200, jsonrpc.result(rid, self.server.handle(msg, modern, headers))
         except Error as e:
-            status = (
-                _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
-            )
+            status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
             return status, jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
         except MemoryError:
             gc.collect()
@@ -256,6 +254,17 @@ async def _read_into(reader, mv, timeout_ms):
     if timeout_ms <= 0:
         raise asyncio.TimeoutError()
     return await asyncio.wait_for_ms(reader.readinto(mv), timeout_ms)
+
+
+async def _discard_input(reader, mv):
+    # Closing with unread input makes the kernel send RST, which can destroy the refusal we
+    # just sent before the client reads it. Drain briefly (bounded in time) first.
+    deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
+    try:
+        while await _read_into(reader, mv, min(200, time.ticks_diff(deadline, time.ticks_ms()))):
+            pass
+    except (OSError, asyncio.TimeoutError):
+        pass
 
 
 async def _send(writer, status, payload, extra=b""):

@@ -1,0 +1,51 @@
+"""Raw HTTP/1.1 exchanges with a board: exact bytes in, status, headers and JSON out."""
+
+import json
+import socket
+from typing import Any
+
+from host_tools.emulator.runner import EmulatedBoard
+
+
+def post(
+    board: EmulatedBoard,
+    body: bytes | dict[str, Any],
+    headers: dict[str, str] | None = None,
+    *,
+    auth: bool = True,
+) -> tuple[int, dict[str, str], Any]:
+    """POST one body to the board's MCP endpoint on a fresh connection.
+
+    Returns (status, lower-cased headers, decoded JSON body or None).
+    """
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if auth and board.token:
+        h["Authorization"] = f"Bearer {board.token}"
+    h.update(headers or {})
+    head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\nContent-Length: {len(data)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "Connection: close\r\n\r\n"
+    return raw_exchange(board.port, head.encode() + data)
+
+
+def raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], Any]:
+    """Send raw bytes, read the response until the server closes; parse status, headers, JSON."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return parse_response(data)
+
+
+def parse_response(data: bytes) -> tuple[int, dict[str, str], Any]:
+    """Split one HTTP response into (status, lower-cased headers, JSON body or None)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", len(body)))
+    return status, headers, json.loads(body[:length]) if length else None
