@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Creating $(VENV) and installing pinned dependencies"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -rf $(VENV)/mpy-typings
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/mpy-typings $(MPY_STUBS)
 	@rm -f $(VENV)/.installed-*
