@@ -57,15 +57,13 @@ def test_boots_and_serves(board: EmulatedBoard) -> None:
     assert board.token and len(board.token) >= 24
     wait_for(board, f"serving on {board.port}")
     assert "tiny firmware booting, reset_cause 1\r\n" in board.console_log  # cooked to \r\n
-    assert (board.workdir / "console.log").read_text() == board.console_log
+    assert (board.workdir / "console.log").read_bytes().decode() == board.console_log
 
 
 def test_mpremote_exec_twice_and_fs_ls(board: EmulatedBoard) -> None:
     assert mpremote(board, "exec", "print(1)") == "1\n"
     # The first command left the board soft-reset in the raw REPL; a second one soft-resets again.
-    assert mpremote(board, "exec", "import machine; print(machine.unique_id().hex())") == (
-        board_mac_hex(board) + "\n"
-    )
+    assert mpremote(board, "exec", "import machine; print(machine.unique_id().hex())") == (board_mac_hex(board) + "\n")
     listing = mpremote(board, "fs", "ls")
     assert "main.py" in listing and "config.json" in listing
     assert board.console_log.count("MPY: soft reboot\r\n") == 3
