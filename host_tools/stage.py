@@ -72,9 +72,7 @@ def stage_firmware(
     shutil.rmtree(pkg_out, ignore_errors=True)
     compiler = find_mpy_cross()
     with ThreadPoolExecutor() as pool:
-        compiled = list(
-            pool.map(lambda s: _compile(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources)
-        )
+        compiled = list(pool.map(lambda s: _compile(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources))
     for source, mpy in zip(sources, compiled, strict=True):
         out = pkg_out / source.relative_to(src / PACKAGE).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)

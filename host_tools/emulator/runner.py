@@ -249,9 +249,7 @@ def _configure_vm_tty(fd: int) -> None:
     iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(fd)
     iflag &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR | termios.IXON | termios.IXOFF | termios.ISTRIP)
     oflag &= ~termios.OPOST
-    lflag &= ~(
-        termios.ICANON | termios.IEXTEN | termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL
-    )
+    lflag &= ~(termios.ICANON | termios.IEXTEN | termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL)
     lflag |= termios.ISIG
     cc[termios.VMIN], cc[termios.VTIME] = 1, 0
     cc[termios.VINTR] = b"\x03"
