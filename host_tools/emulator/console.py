@@ -90,7 +90,8 @@ class ConsoleRelay:
         self._to_vm = bytearray()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.vm_exits = 0
+        self.crashes = 0  # VM exits that were not a reset or soft reboot
+        self.prompts = 0  # friendly-REPL prompts seen: main.py ended or was interrupted
         self.started_at = 0.0
 
     # -- public ----------------------------------------------------------------------------
@@ -179,6 +180,7 @@ class ConsoleRelay:
         raw_at, friendly_at = window.rfind(RAW_BANNER), window.rfind(FRIENDLY_PROMPT)
         if raw_at != friendly_at:  # both -1 means no prompt in this read
             self._raw_mode = raw_at > friendly_at
+            self.prompts += friendly_at > raw_at
         self._tail = window[-32:]
         if self._swallow_until is not None:
             self._swallowed += data
@@ -220,15 +222,19 @@ class ConsoleRelay:
 
     def _restart(self, vm: VM) -> None:
         rc = _kill(vm)
-        self.vm_exits += 1
         self._to_vm.clear()
         self._last_byte = b""
+        # A VM that died while its banner was hidden must not leave the console muted.
+        self._swallow_until = None
+        self._swallowed.clear()
+        self._held_input.clear()
         if rc == -RESET_SIGNAL:
             cause = self._take_reset_request() or HARD_RESET
         elif rc == 0:  # Ctrl-D at a REPL: the unix port exits where a chip soft-reboots
             cause = SOFT_RESET
         else:
             self.note(f"VM exited with code {rc}; rebooting")
+            self.crashes += 1
             cause = HARD_RESET
             if time.monotonic() - self.started_at < _CRASH_BACKOFF_S:
                 time.sleep(_CRASH_BACKOFF_S)

@@ -146,7 +146,9 @@ class EmulatedBoard:
     def start(self, timeout: float = 15.0) -> None:
         """Stage, boot the VM and wait until the HTTP port accepts connections.
 
-        Raises BoardError (with the console output) if the VM exits or `timeout` passes first.
+        Raises BoardError (with the console output) if the VM crashes, main.py ends in the REPL
+        (an exception) or `timeout` passes first. A board that resets itself while booting (e.g.
+        machine.reset() after applying a config) is waited for, as its port opens after the reboot.
         """
         if self._relay is not None:
             raise BoardError("the board is already running")
@@ -158,8 +160,10 @@ class EmulatedBoard:
         self._relay.start()
         deadline = time.monotonic() + timeout
         while True:
-            if self._relay.vm_exits:
-                self._fail("the VM exited while booting")
+            if self._relay.crashes:
+                self._fail("the VM crashed while booting")
+            if self._relay.prompts:
+                self._fail("main.py ended in the REPL instead of serving")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
                 return
             if time.monotonic() > deadline:

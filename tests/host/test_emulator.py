@@ -119,6 +119,30 @@ def test_stop_leaves_no_child_processes(tmp_path: Path, tiny_firmware: Path) -> 
 def test_boot_failure_reports_the_console(tmp_path: Path, tiny_firmware: Path) -> None:
     (tiny_firmware / "main.py").write_text("raise RuntimeError('no wifi')\n")
     board = EmulatedBoard(load_profile("esp32"), workdir=tmp_path / "b", firmware_dir=tiny_firmware)
-    with pytest.raises(BoardError, match=r"(?s)did not open.*RuntimeError: no wifi"):
-        board.start(timeout=1)
+    started = time.monotonic()
+    with pytest.raises(BoardError, match=r"(?s)main.py ended in the REPL.*RuntimeError: no wifi"):
+        board.start()
+    assert time.monotonic() - started < 5  # no waiting for the timeout
     assert board.pid is None
+
+
+def test_a_reset_while_booting_is_waited_for(tmp_path: Path, tiny_firmware: Path) -> None:
+    # Firmware that soft-resets once (as after applying a config), then serves.
+    main = (tiny_firmware / "main.py").read_text()
+    first_boot = (
+        "import machine, os\n"
+        "if 'booted' not in os.listdir():\n"
+        "    open('booted', 'w').close()\n"
+        "    machine.soft_reset()\n"
+    )
+    (tiny_firmware / "main.py").write_text(first_boot + main)
+    with EmulatedBoard(load_profile("esp32"), workdir=tmp_path / "b", firmware_dir=tiny_firmware) as board:
+        wait_for(board, "serving on")
+        assert board.console_log.startswith("MPY: soft reboot\r\ntiny firmware booting, reset_cause 1")
+
+
+def test_boot_timeout_reports_the_console(tmp_path: Path, tiny_firmware: Path) -> None:
+    (tiny_firmware / "main.py").write_text("import time\nprint('waiting for wifi')\nwhile True:\n    time.sleep(1)\n")
+    board = EmulatedBoard(load_profile("esp32"), workdir=tmp_path / "b", firmware_dir=tiny_firmware)
+    with pytest.raises(BoardError, match=r"(?s)did not open within 1 s.*waiting for wifi"):
+        board.start(timeout=1)
