@@ -92,14 +92,14 @@ class ConsoleRelay:
         self._thread: threading.Thread | None = None
         self.crashes = 0  # VM exits that were not a reset or soft reboot
         self.prompts = 0  # friendly-REPL prompts seen: main.py ended or was interrupted
-        self.started_at = 0.0
+        self._started_at = 0.0
 
     # -- public ----------------------------------------------------------------------------
 
     def start(self) -> None:
         """Boot the first VM (with main.py, power-on reset) and start relaying."""
         self._vm = self._spawn(True, PWRON_RESET)
-        self.started_at = time.monotonic()
+        self._started_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="boardmcp-console", daemon=True)
         self._thread.start()
 
@@ -236,7 +236,7 @@ class ConsoleRelay:
             self.note(f"VM exited with code {rc}; rebooting")
             self.crashes += 1
             cause = HARD_RESET
-            if time.monotonic() - self.started_at < _CRASH_BACKOFF_S:
+            if time.monotonic() - self._started_at < _CRASH_BACKOFF_S:
                 time.sleep(_CRASH_BACKOFF_S)
         if self._stopping.is_set():
             self._vm = None
@@ -254,7 +254,7 @@ class ConsoleRelay:
             self._emit(_ROM_LINES.get(cause, b""))
             self._raw_mode = False
             self._vm = self._spawn(True, cause)
-        self.started_at = time.monotonic()
+        self._started_at = time.monotonic()
 
 
 def _set_nonblocking(fd: int) -> None:
