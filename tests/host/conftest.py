@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # host_tools is not installed in the venv
-    sys.path.insert(0, str(ROOT))
-
-from host_tools.emulator.runner import SIM_SOURCES, board_mac, find_micropython  # noqa: E402
+from host_tools.emulator.runner import SIM_SOURCES, board_mac, find_micropython
 
 # A minimal stand-in for the real firmware (written concurrently): it reads config.json and
 # listens on the HTTP port, printing what it is doing.
