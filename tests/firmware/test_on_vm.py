@@ -8,17 +8,17 @@ import ast
 import json
 import os
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from host_tools.emulator.runner import find_micropython
 from host_tools.profiles import load_profile
 from host_tools.stage import stage_firmware
 
 HERE = Path(__file__).parent
-MICROPYTHON = Path(sys.executable).with_name("micropython")
+MICROPYTHON = find_micropython()
 SIM = HERE.parent.parent / "host_tools" / "emulator" / "board"
 
 
