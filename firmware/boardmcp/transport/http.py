@@ -161,7 +161,7 @@ class HTTPServer:
         else:
             big = bytearray(length)
             have = filled - body_start
-            big[:have] = mv[body_start:filled]
+            big[:have] = mv[body_start:filled]  # end > BUF_SIZE >= filled: all of it is body
             bmv = memoryview(big)
             while have < length:
                 n = await _read_into(reader, bmv[have:], time.ticks_diff(deadline, time.ticks_ms()))
