@@ -166,3 +166,10 @@ def _read_one(s: socket.socket) -> tuple[int, dict, dict]:
         rest += s.recv(65536)
     assert len(rest) == length, "no extra bytes expected"
     return parse_response(head + b"\r\n\r\n" + rest)
+
+
+def test_body_larger_than_the_connection_buffer(board: EmulatedBoard) -> None:
+    """A body beyond the per-connection buffer (but within the limit) is read whole and served."""
+    body = {"jsonrpc": "2.0", "id": 8, "method": "ping", "params": {"pad": "x" * 10000}}
+    status, _, reply = post(board, body)
+    assert (status, reply) == (200, {"jsonrpc": "2.0", "id": 8, "result": {}})
