@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from host_tools.profiles import repo_root
 
 PYRIGHT = Path(sys.executable).with_name("pyright")
@@ -21,8 +19,8 @@ def _pyright(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(PYRIGHT)], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.skipif(not TYPINGS.is_dir(), reason="the MicroPython stubs are installed by `make`")
 def test_pyright_rejects_apis_the_esp32_port_lacks(tmp_path: Path) -> None:
+    assert TYPINGS.is_dir(), "the MicroPython stubs are missing: `make lint` installs them"
     good = _pyright(tmp_path, "import machine, network\nmachine.Pin(2, machine.Pin.OUT).on()\nnetwork.hostname('x')\n")
     assert good.returncode == 0, good.stdout
     # CPython-only APIs and ones the esp32 port does not have.
