@@ -37,6 +37,7 @@ def main():
     try:
         asyncio.run(_serve(http, ip))
     finally:
+        # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
         asyncio.new_event_loop()
 

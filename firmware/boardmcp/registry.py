@@ -37,21 +37,19 @@ class Registry:
 
     def __init__(self):
         self.tools = []  # definitions, as tools/list publishes them
-        self._handlers = {}
-        self._schemas = {}
+        self._by_name = {}  # name -> (inputSchema, handler)
 
     def add_tool(self, definition, handler):
         """Register a tool. The definition is published as is; its inputSchema guards the handler."""
         name = definition["name"]
-        if name in self._handlers:
+        if name in self._by_name:
             raise ValueError("duplicate tool: " + name)
         self.tools.append(definition)
-        self._handlers[name] = handler
-        self._schemas[name] = definition["inputSchema"]
+        self._by_name[name] = (definition["inputSchema"], handler)
 
     def has_tool(self, name):
         """True when a tool of that name is registered."""
-        return name in self._handlers
+        return name in self._by_name
 
     def call_tool(self, name, args):
         """Validate args against the tool's inputSchema, run it, and return a CallToolResult.
@@ -59,11 +57,12 @@ class Registry:
         Bad arguments and failures inside the tool come back as isError results, so the
         caller (a model) sees what to fix. MemoryError propagates: the transport answers it.
         """
-        err = schema.check(self._schemas[name], args)
+        input_schema, handler = self._by_name[name]
+        err = schema.check(input_schema, args)
         if err:
             return failure("Invalid arguments for tool %s: %s" % (name, err))
         try:
-            return self._handlers[name](args)
+            return handler(args)
         except ToolError as e:
             return failure("%s: %s" % (name, e))
         except MemoryError:
