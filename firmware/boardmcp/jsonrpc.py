@@ -14,6 +14,8 @@ METHOD_NOT_FOUND = const(-32601)
 INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 
+MAX_DEPTH = const(32)  # JSON nesting; deeper documents are refused before parsing
+
 # What decode() found: a request wants a response, the other two do not.
 REQUEST = const(0)
 NOTIFICATION = const(1)
@@ -39,14 +41,18 @@ def valid_id(value):
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def decode(body):
-    """Parse and check one message (bytes or memoryview); return (msg, kind).
+def decode(body, start=0, end=None):
+    """Parse and check one message, body[start:end] of a bytes or bytearray; return (msg, kind).
 
     Raises Error(PARSE_ERROR) for bad JSON and Error(INVALID_REQUEST) for a bad envelope,
     carrying the request id when it was readable.
     """
+    if end is None:
+        end = len(body)
+    _check_depth(body, start, end)
     try:
-        msg = json.loads(body)
+        # MicroPython's json.loads reads any buffer: no copy of the body.
+        msg = json.loads(memoryview(body)[start:end])  # pyright: ignore[reportArgumentType]
     except (ValueError, UnicodeError):
         raise Error(PARSE_ERROR, "Parse error: the body is not valid JSON")
     if not isinstance(msg, dict):
@@ -73,6 +79,32 @@ def decode(body):
     if rid is not None and ("result" in msg or "error" in msg):
         return msg, RESPONSE
     raise Error(INVALID_REQUEST, 'Invalid request: no "method"', id=rid)
+
+
+def _check_depth(body, start, end):
+    # Counting brackets is cheap (C loops), so only documents with many of them get scanned.
+    if body.count(b"[", start, end) + body.count(b"{", start, end) <= MAX_DEPTH:
+        return
+    depth = 0
+    in_str = False
+    esc = False
+    for i in range(start, end):
+        c = body[i]
+        if in_str:
+            if esc:
+                esc = False
+            elif c == 0x5C:  # backslash
+                esc = True
+            elif c == 0x22:
+                in_str = False
+        elif c == 0x22:
+            in_str = True
+        elif c == 0x5B or c == 0x7B:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Error(INVALID_REQUEST, "Invalid request: JSON nested deeper than %d levels" % MAX_DEPTH)
+        elif c == 0x5D or c == 0x7D:
+            depth -= 1
 
 
 def result(rid, value):

@@ -1,20 +1,29 @@
-"""MCP: lifecycle, protocol eras and the method table. Knows nothing of HTTP or sockets.
+"""MCP: protocol eras, sessions, the method tables and notifications out. Knows nothing of
+HTTP or sockets; every transport drives it the same way.
 
-Two eras share one method table:
+Two eras share one set of handlers:
 - modern (2026-07-28): stateless; every request carries its envelope in params._meta and
-  every result carries resultType; `server/discover` replaces `initialize`.
-- handshake (2025-11-25, 2025-06-18, 2025-03-26): `initialize`, then plain requests.
+  every result carries resultType; `server/discover` replaces `initialize`; a tool that needs
+  client input returns `input_required`; `subscriptions/listen` carries change notifications.
+- handshake (2025-11-25, 2025-06-18, 2025-03-26): `initialize` opens a Session; the server
+  may send requests (sampling, elicitation) and notifications on the request's stream.
 
     srv = Server(registry, "esp32s3")
-    result = srv.handle(msg, modern=False)      # raises jsonrpc.Error on protocol faults
+    session = srv.new_session()                                 # handshake era, on initialize
+    result = await srv.handle(msg, modern, session, out, headers)   # None: cancelled
+    srv.accept(msg, is_response, modern, session, headers)          # notifications, responses
 """
 
 import binascii
+import os
+import time
 
 from micropython import const
 
 from . import NAME, VERSION
+from .context import Cancelled, Context, InputRequired, Session, level_index
 from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error
+from .registry import NotFound
 
 MODERN_VERSIONS = ("2026-07-28",)
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -24,13 +33,22 @@ _LEGACY_HEADER_VERSIONS = HANDSHAKE_VERSIONS + ("2024-11-05",)
 
 HEADER_MISMATCH = const(-32020)
 UNSUPPORTED_PROTOCOL_VERSION = const(-32022)
+RESOURCE_NOT_FOUND = const(-32002)  # handshake era only; 2026-07-28 uses -32602
+
+MAX_SESSIONS = const(4)  # the least recently used is ended to make room (its client re-initializes)
+MAX_SUBSCRIPTIONS = const(16)  # resource subscriptions per session or listen stream
+MAX_LISTENERS = const(3)  # each holds a connection open
+LISTEN_IDLE_MS = const(15000)  # keep-alive period of a listen stream
 
 _K_VERSION = "io.modelcontextprotocol/protocolVersion"
 _K_CAPS = "io.modelcontextprotocol/clientCapabilities"
 _K_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+_K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
-# How long clients may cache list results: the tool set is fixed until the board reboots.
+# How long clients may cache list results: the offering is fixed until the board reboots
+# (or announces a change to listeners).
 _LIST_TTL_MS = const(60000)
+_READ_TTL_MS = const(0)  # resources are live readings
 
 
 def is_modern(version_header):
@@ -81,86 +99,212 @@ def decode_header_value(value):
 _NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
-def _check_headers(msg, params, version, headers):
-    # Modern HTTP: the routing headers must agree with the body they route.
-    if headers.get("mcp-protocol-version") != version:
-        raise Error(HEADER_MISMATCH, "MCP-Protocol-Version header does not match params._meta protocolVersion")
-    method = msg["method"]
-    if headers.get("mcp-method") != method:
-        raise Error(HEADER_MISMATCH, "Mcp-Method header does not match the body's method")
-    field = _NAME_FIELD.get(method)
-    if field is not None:
-        body_value = params.get(field)
-        if body_value is not None and decode_header_value(headers.get("mcp-name")) != body_value:
-            raise Error(HEADER_MISMATCH, "Mcp-Name header does not match the body's " + field)
+def _mismatch(what):
+    return Error(HEADER_MISMATCH, what + " header does not match the request body")
 
 
 class Server:
     """One MCP server over a registry, shared by every transport."""
 
-    def __init__(self, registry, board, instructions=None):
+    def __init__(self, registry, board, instructions=None, page_size=50):
         self.registry = registry
         self.info = {"name": NAME, "title": "boardmcp on " + board, "version": VERSION}
         self.instructions = instructions
+        self.page_size = page_size
+        self.sessions = {}  # Mcp-Session-Id -> Session (handshake era)
+        self._listeners = []  # [Context, honoured notifications, subscribed uris] (2026-07-28)
         self._result_meta = {_K_SERVER_INFO: {"name": NAME, "version": VERSION}}
+        self._caps = None
+
+    is_modern = staticmethod(is_modern)
 
     def capabilities(self):
         """ServerCapabilities, identical in both eras."""
-        return {"tools": {}}
+        if self._caps is None:
+            changing = self.registry.changing
+            self._caps = {
+                "tools": {"listChanged": "tools" in changing},
+                "resources": {"subscribe": True, "listChanged": "resources" in changing},
+                "prompts": {"listChanged": "prompts" in changing},
+                "logging": {},
+                "completions": {},
+            }
+        return self._caps
 
-    def handle(self, msg, modern, headers=None):
-        """Answer one request message; return its result object.
+    # -- sessions (handshake era) -------------------------------------------------------------
 
-        `headers` (lower-cased names) are given by HTTP only: in the modern era they are
-        checked against the body. Raises jsonrpc.Error for protocol faults.
+    def new_session(self):
+        """Open a session for an `initialize`, ending the least recently used one if full."""
+        if len(self.sessions) >= MAX_SESSIONS:
+            oldest = None
+            for s in self.sessions.values():
+                if oldest is None or time.ticks_diff(s.used, oldest.used) < 0:
+                    oldest = s
+            if oldest is not None:
+                self.end_session(oldest.id)
+        session = Session(binascii.hexlify(os.urandom(16)).decode())
+        self.sessions[session.id] = session
+        return session
+
+    def find_session(self, sid):
+        """The live session with this id, or None."""
+        session = self.sessions.get(sid)
+        if session is not None:
+            session.used = time.ticks_ms()
+        return session
+
+    def end_session(self, sid):
+        """End a session (DELETE, eviction, a closed connection); False if it was not live."""
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return False
+        session.end()
+        return True
+
+    # -- messages in ------------------------------------------------------------------------
+
+    async def handle(self, msg, modern, session=None, out=None, headers=None):
+        """Serve one request; return its result object, or None when it was cancelled.
+
+        `session` is the handshake-era client (or the connection, on stream transports);
+        `out` streams messages ahead of the result (see context.py); `headers` (lower-cased
+        names) come from HTTP only and are checked against the body in the modern era.
+        Raises jsonrpc.Error for protocol faults.
         """
         params = msg.get("params")
         if params is None:
             params = {}
+        method = msg["method"]
         if modern:
             _check_envelope(msg, params, headers)
-            fn = _MODERN.get(msg["method"])
+            if headers is not None and method == "tools/call":
+                self._check_param_headers(params, headers)
+            fn = _MODERN.get(method)
         else:
-            fn = _HANDSHAKE.get(msg["method"])
+            fn = _HANDSHAKE.get(method)
         if fn is None:
-            raise Error(METHOD_NOT_FOUND, "Method not found: " + msg["method"])
-        result = fn(self, params)
+            raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
+        rid = msg["id"]
+        ctx = Context(self, rid, params, modern, session, out)
+        if session is not None:
+            session.inflight[rid] = ctx
+        try:
+            result = await fn(self, ctx, params)
+        except Cancelled:
+            return None
+        except InputRequired as e:
+            result = e.result()
+        finally:
+            if session is not None and session.inflight.get(rid) is ctx:
+                del session.inflight[rid]
         if modern:
-            result["resultType"] = "complete"
-            result["_meta"] = self._result_meta
+            if "resultType" not in result:
+                result["resultType"] = "complete"
+            meta = result.get("_meta")
+            if meta is None:
+                result["_meta"] = self._result_meta
+            else:
+                meta[_K_SERVER_INFO] = self._result_meta[_K_SERVER_INFO]
         return result
 
-    is_modern = staticmethod(is_modern)
+    def accept(self, msg, is_response, modern, session=None, headers=None):
+        """Take a client notification or response.
 
-    def accept(self, msg, is_response, modern, headers=None):
-        """Take a client notification or response (nothing acts on them yet).
-
-        Modern era: a posted response is invalid, and a notification must name a served version.
+        Responses answer our requests to the client (handshake era); `notifications/cancelled`
+        stops a request in flight. Modern era on HTTP: a posted response is invalid, and a
+        notification must name a served version.
         """
-        if modern:
+        if modern and headers is not None:
             if is_response:
                 raise Error(INVALID_REQUEST, "Invalid request: revision 2026-07-28 takes no client responses")
-            if headers is not None:
-                version = headers.get("mcp-protocol-version")
-            else:
-                meta = (msg.get("params") or {}).get("_meta") or {}
-                version = meta.get(_K_VERSION)
+            version = headers.get("mcp-protocol-version")
             if version not in MODERN_VERSIONS:
                 raise unsupported_version(version)
+        if session is None:
+            return
+        if is_response:
+            session.answer(msg)
+        elif msg["method"] == "notifications/cancelled":
+            params = msg.get("params") or {}
+            ctx = session.inflight.get(params.get("requestId"))
+            if ctx is not None:
+                ctx.cancel()
 
-    # -- methods --------------------------------------------------------------------------
+    # -- notifications out ------------------------------------------------------------------
 
-    def _initialize(self, params):
+    def subscribed(self):
+        """URIs some client is subscribed to: what a sensor poller needs to watch."""
+        uris = set()
+        for session in self.sessions.values():
+            uris.update(session.subscriptions)
+        for listener in self._listeners:
+            uris.update(listener[2])
+        return uris
+
+    async def resource_updated(self, uri):
+        """Tell subscribers that a resource changed (`notifications/resources/updated`)."""
+        params = {"uri": uri}
+        for session in list(self.sessions.values()):
+            if uri in session.subscriptions:
+                await _push(session, "notifications/resources/updated", params)
+        for listener in list(self._listeners):
+            if uri in listener[2]:
+                await _tell(listener[0], "notifications/resources/updated", {"uri": uri})
+
+    async def list_changed(self, kind):
+        """Announce that the tools, prompts or resources list changed (kind: "tools", ...)."""
+        method = "notifications/%s/list_changed" % kind
+        flag = kind + "ListChanged"
+        for session in list(self.sessions.values()):
+            await _push(session, method, None)
+        for listener in list(self._listeners):
+            if listener[1].get(flag):
+                await _tell(listener[0], method, {})
+
+    # -- pagination ---------------------------------------------------------------------------
+
+    def _page(self, key, items, params, letter):
+        # Cursors are opaque to clients: a letter for the list plus the offset of the page.
+        cursor = params.get("cursor")
+        start = 0
+        if cursor is not None:
+            ok = isinstance(cursor, str) and len(cursor) > 1 and cursor[0] == letter and cursor[1:].isdigit()
+            start = int(cursor[1:]) if ok else 0
+            if not ok or start <= 0 or start >= len(items):
+                raise Error(INVALID_PARAMS, "Invalid cursor: pass back a nextCursor this list returned")
+        end = start + self.page_size
+        result = {key: items if start == 0 and end >= len(items) else items[start:end]}
+        if end < len(items):
+            result["nextCursor"] = letter + str(end)
+        return result
+
+    def _cached(self, result, ctx, ttl=_LIST_TTL_MS):
+        if ctx.modern:
+            result["ttlMs"] = ttl
+            result["cacheScope"] = "public"
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _initialize(self, ctx, params):
         requested = params.get("protocolVersion")
         if not isinstance(requested, str):
             raise Error(INVALID_PARAMS, "initialize needs params.protocolVersion (string)")
+        caps = params.get("capabilities")
+        if caps is not None and not isinstance(caps, dict):
+            raise Error(INVALID_PARAMS, "initialize params.capabilities must be an object")
         version = requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[0]
+        session = ctx.session
+        if session is not None:
+            session.version = version
+            session.caps = caps or {}
+            session.client = params.get("clientInfo")
         result = {"protocolVersion": version, "capabilities": self.capabilities(), "serverInfo": self.info}
         if self.instructions:
             result["instructions"] = self.instructions
         return result
 
-    def _discover(self, params):
+    async def _discover(self, ctx, params):
         result = {
             "supportedVersions": list(MODERN_VERSIONS),
             "capabilities": self.capabilities(),
@@ -171,21 +315,23 @@ class Server:
             result["instructions"] = self.instructions
         return result
 
-    def _ping(self, params):
+    async def _ping(self, ctx, params):
         return {}
 
-    def _tools_list(self, params):
-        if params.get("cursor") is not None:
-            raise Error(INVALID_PARAMS, "Invalid cursor: this list has a single page")
-        return {"tools": self.registry.tools}
+    async def _set_level(self, ctx, params):
+        level = level_index(params.get("level"))
+        if level < 0:
+            raise Error(INVALID_PARAMS, "Invalid log level; use one of debug, info, notice, warning, error, ...")
+        if ctx.session is not None:
+            ctx.session.log_level = level
+        return {}
 
-    def _tools_list_modern(self, params):
-        result = self._tools_list(params)
-        result["ttlMs"] = _LIST_TTL_MS
-        result["cacheScope"] = "public"
-        return result
+    # -- tools --------------------------------------------------------------------------------
 
-    def _tools_call(self, params):
+    async def _tools_list(self, ctx, params):
+        return self._cached(self._page("tools", self.registry.tools, params, "t"), ctx)
+
+    async def _tools_call(self, ctx, params):
         name = params.get("name")
         if not isinstance(name, str):
             raise Error(INVALID_PARAMS, "tools/call needs params.name (string)")
@@ -196,7 +342,183 @@ class Server:
             args = {}
         elif not isinstance(args, dict):
             raise Error(INVALID_PARAMS, "tools/call params.arguments must be an object")
-        return self.registry.call_tool(name, args)
+        ctx.target = name
+        return await self.registry.call_tool(name, args, ctx)
+
+    def _check_param_headers(self, params, headers):
+        # Mcp-Param-<Name> mirrors an argument whose schema carries x-mcp-header: <Name>.
+        name = params.get("name")
+        if not isinstance(name, str) or not self.registry.has_tool(name):
+            return
+        props = self.registry.tool_schema(name).get("properties")
+        if not props:
+            return
+        args = params.get("arguments") or {}
+        for prop in props:
+            header = props[prop].get("x-mcp-header")
+            if header is None or not isinstance(args, dict):
+                continue
+            got = headers.get("mcp-param-" + header.lower())
+            value = args.get(prop)
+            if value is None:
+                if got is not None:
+                    raise _mismatch("Mcp-Param-" + header)
+                continue
+            if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
+                raise _mismatch("Mcp-Param-" + header)
+
+    # -- resources ----------------------------------------------------------------------------
+
+    async def _resources_list(self, ctx, params):
+        return self._cached(self._page("resources", self.registry.resources, params, "r"), ctx)
+
+    async def _templates_list(self, ctx, params):
+        return self._cached(self._page("resourceTemplates", self.registry.templates, params, "u"), ctx)
+
+    async def _resources_read(self, ctx, params):
+        uri = _uri(params)
+        ctx.target = uri
+        try:
+            contents = self.registry.read_resource(uri)
+        except NotFound:
+            if ctx.modern:
+                raise Error(INVALID_PARAMS, "Resource not found: " + uri, {"uri": uri})
+            raise Error(RESOURCE_NOT_FOUND, "Resource not found: " + uri, {"uri": uri})
+        except OSError as e:
+            # A sensor behind the resource is absent or failing: a protocol error that says so.
+            raise Error(INVALID_PARAMS, "Reading %s failed: %s; check the wiring" % (uri, e), {"uri": uri})
+        return self._cached({"contents": contents}, ctx, _READ_TTL_MS)
+
+    async def _subscribe(self, ctx, params):
+        uri = _uri(params)
+        if not self.registry.has_resource(uri):
+            raise Error(RESOURCE_NOT_FOUND, "Resource not found: " + uri, {"uri": uri})
+        if ctx.session is None:
+            raise Error(INVALID_REQUEST, "Subscriptions need a session (initialize first)")
+        subs = ctx.session.subscriptions
+        if uri not in subs and len(subs) >= MAX_SUBSCRIPTIONS:
+            raise Error(INVALID_PARAMS, "At most %d subscriptions per session" % MAX_SUBSCRIPTIONS)
+        subs.add(uri)
+        return {}
+
+    async def _unsubscribe(self, ctx, params):
+        uri = _uri(params)
+        if ctx.session is not None:
+            ctx.session.subscriptions.discard(uri)
+        return {}
+
+    async def _listen(self, ctx, params):
+        want = params.get("notifications")
+        if not isinstance(want, dict):
+            raise Error(INVALID_PARAMS, "subscriptions/listen needs params.notifications (object)")
+        if ctx.out is None:
+            raise Error(INVALID_REQUEST, "This transport cannot carry a listen stream")
+        if len(self._listeners) >= MAX_LISTENERS:
+            raise Error(INVALID_REQUEST, "Too many listen streams open (at most %d)" % MAX_LISTENERS)
+        changing = self.registry.changing
+        honoured = {}
+        for kind in ("tools", "prompts", "resources"):
+            flag = kind + "ListChanged"
+            if want.get(flag) is True and kind in changing:
+                honoured[flag] = True
+        uris = want.get("resourceSubscriptions")
+        watched = set()
+        if isinstance(uris, list):
+            for uri in uris:
+                if isinstance(uri, str) and self.registry.has_resource(uri) and len(watched) < MAX_SUBSCRIPTIONS:
+                    watched.add(uri)
+            honoured["resourceSubscriptions"] = list(watched)
+        meta = {_K_SUBSCRIPTION: ctx.id}
+        await ctx.notify("notifications/subscriptions/acknowledged", {"notifications": honoured, "_meta": meta})
+        listener = [ctx, honoured, watched]
+        self._listeners.append(listener)
+        try:
+            while not ctx.cancelled:
+                if await ctx.out.idle(LISTEN_IDLE_MS):
+                    raise Cancelled()  # the client closed the stream
+        finally:
+            self._listeners.remove(listener)
+        return {"_meta": meta}
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    async def _prompts_list(self, ctx, params):
+        return self._cached(self._page("prompts", self.registry.prompts, params, "p"), ctx)
+
+    async def _prompts_get(self, ctx, params):
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise Error(INVALID_PARAMS, "prompts/get needs params.name (string)")
+        entry = self.registry.prompt(name)
+        if entry is None:
+            raise Error(INVALID_PARAMS, "Unknown prompt: " + name)
+        definition, getter = entry
+        args = params.get("arguments")
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise Error(INVALID_PARAMS, "prompts/get params.arguments must be an object of strings")
+        for key in args:
+            if not isinstance(args[key], str):
+                raise Error(INVALID_PARAMS, "Prompt argument %s must be a string" % key)
+        for arg in definition.get("arguments", ()):
+            if arg.get("required") and arg["name"] not in args:
+                raise Error(INVALID_PARAMS, "Prompt %s needs argument %s" % (name, arg["name"]))
+        ctx.target = name
+        result = getter(args, ctx)
+        if hasattr(result, "send"):
+            result = await result
+        return result
+
+    # -- completion ---------------------------------------------------------------------------
+
+    async def _complete(self, ctx, params):
+        ref = params.get("ref")
+        argument = params.get("argument")
+        if not isinstance(ref, dict) or not isinstance(argument, dict):
+            raise Error(INVALID_PARAMS, "completion/complete needs params.ref and params.argument (objects)")
+        name = argument.get("name")
+        value = argument.get("value", "")
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise Error(INVALID_PARAMS, "completion/complete argument.name and argument.value must be strings")
+        try:
+            complete = self.registry.completer(ref)
+        except KeyError:
+            raise Error(INVALID_PARAMS, "Nothing to complete for this ref")
+        context = params.get("context")
+        known = context.get("arguments") if isinstance(context, dict) else None
+        values = complete(name, value, known if isinstance(known, dict) else {}) if complete else []
+        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
+
+
+def _uri(params):
+    uri = params.get("uri")
+    if not isinstance(uri, str):
+        raise Error(INVALID_PARAMS, "params.uri must be a string")
+    return uri
+
+
+async def _push(session, method, params):
+    # A server-initiated message on a handshake session's standalone stream, if it has one.
+    out = session.stream
+    if out is None:
+        return
+    msg = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    try:
+        await out.send(msg)
+    except OSError:
+        session.stream = None
+
+
+async def _tell(ctx, method, params):
+    # A frame on a listen stream: every one names its subscription.
+    params["_meta"] = {_K_SUBSCRIPTION: ctx.id}
+    try:
+        await ctx.notify(method, params)
+    except Cancelled:
+        pass
 
 
 def _check_envelope(msg, params, headers):
@@ -209,22 +531,48 @@ def _check_envelope(msg, params, headers):
         )
     version = meta[_K_VERSION]
     if headers is not None:
-        _check_headers(msg, params, version, headers)
+        if headers.get("mcp-protocol-version") != version:
+            raise _mismatch("MCP-Protocol-Version")
+        method = msg["method"]
+        if headers.get("mcp-method") != method:
+            raise _mismatch("Mcp-Method")
+        field = _NAME_FIELD.get(method)
+        if field is not None and params.get(field) is not None:
+            if decode_header_value(headers.get("mcp-name")) != params[field]:
+                raise _mismatch("Mcp-Name")
     if not isinstance(version, str):
         raise Error(INVALID_PARAMS, "params._meta protocolVersion must be a string")
     if version not in MODERN_VERSIONS:
         raise unsupported_version(version)
+    if not isinstance(meta[_K_CAPS], dict):
+        raise Error(INVALID_PARAMS, "params._meta clientCapabilities must be an object")
 
 
 _HANDSHAKE = {
     "initialize": Server._initialize,
     "ping": Server._ping,
+    "logging/setLevel": Server._set_level,
     "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
+    "resources/list": Server._resources_list,
+    "resources/templates/list": Server._templates_list,
+    "resources/read": Server._resources_read,
+    "resources/subscribe": Server._subscribe,
+    "resources/unsubscribe": Server._unsubscribe,
+    "prompts/list": Server._prompts_list,
+    "prompts/get": Server._prompts_get,
+    "completion/complete": Server._complete,
 }
 
 _MODERN = {
     "server/discover": Server._discover,
-    "tools/list": Server._tools_list_modern,
+    "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
+    "resources/list": Server._resources_list,
+    "resources/templates/list": Server._templates_list,
+    "resources/read": Server._resources_read,
+    "prompts/list": Server._prompts_list,
+    "prompts/get": Server._prompts_get,
+    "completion/complete": Server._complete,
+    "subscriptions/listen": Server._listen,
 }

@@ -35,6 +35,10 @@ from host_tools.profiles import Profile
 from host_tools.stage import stage_firmware
 
 SIM_SOURCES = Path(__file__).parent / "board"
+# The simulated machine/network/esp32 are Python here, where the chip's are C in flash: the VM
+# gets this much heap on top of the profile's, so the firmware sees the chip's budget.
+# tests/host/test_sim.py checks the sim stays within it.
+SIM_HEAP_BYTES = 48 * 1024
 # The access point the emulated board can join, and the config staged to reach it.
 DEFAULT_WIFI = {"ssid": "boardmcp-lab", "password": "emulated-wifi", "rssi": -52}
 ESPRESSIF_OUI = "24:0a:c4"
@@ -222,7 +226,7 @@ class EmulatedBoard:
         if reset_cause is not None:
             self._reset_cause = reset_cause
         self._write_sim_config()
-        argv = [str(find_micropython()), "-X", f"heapsize={self.profile.heap_bytes}"]
+        argv = [str(find_micropython()), "-X", f"heapsize={self.profile.heap_bytes + SIM_HEAP_BYTES}"]
         if run_main:
             argv += ["-i", "main.py"]
         env = dict(os.environ, MICROPYPATH=f"{self.workdir / 'sim'}::.frozen:lib")

@@ -1,4 +1,6 @@
 # MCP server tests (both eras), on the MicroPython VM, with a registry of plain tools.
+import asyncio
+
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, ToolError, structured
 from boardmcp.server import Server, decode_header_value, is_modern
@@ -8,7 +10,7 @@ K_VERSION = "io.modelcontextprotocol/protocolVersion"
 K_CAPS = "io.modelcontextprotocol/clientCapabilities"
 
 
-def _double(args):
+def _double(args, ctx):
     return structured(2 * args["n"])
 
 
@@ -17,7 +19,7 @@ def _server():
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": False}
     reg.add_tool({"name": "double", "description": "2n", "inputSchema": schema}, _double)
 
-    def broken(args):
+    def broken(args, ctx):
         raise ToolError("sensor absent; check wiring")
 
     reg.add_tool({"name": "broken", "description": "fails", "inputSchema": {"type": "object"}}, broken)
@@ -41,6 +43,10 @@ def _headers(method, name=None, version=V):
     return h
 
 
+def _run(srv, msg, modern=False, headers=None, session=None, out=None):
+    return asyncio.run(srv.handle(msg, modern, session, out, headers))
+
+
 def _error(fn):
     try:
         fn()
@@ -59,86 +65,87 @@ def test_era_routing_by_version_header():
 def test_initialize_negotiates_handshake_versions():
     srv = _server()
     for v in ("2025-11-25", "2025-06-18", "2025-03-26"):
-        r = srv.handle(_req("initialize", {"protocolVersion": v, "capabilities": {}}), False)
+        r = _run(srv, _req("initialize", {"protocolVersion": v, "capabilities": {}}), False)
         assert r["protocolVersion"] == v
         assert r["serverInfo"]["name"] == "boardmcp" and "tools" in r["capabilities"]
-    r = srv.handle(_req("initialize", {"protocolVersion": "2024-11-05", "capabilities": {}}), False)
+    r = _run(srv, _req("initialize", {"protocolVersion": "2024-11-05", "capabilities": {}}), False)
     assert r["protocolVersion"] == "2025-11-25"
     assert "resultType" not in r
 
 
 def test_handshake_ping_is_exactly_empty():
-    assert _server().handle(_req("ping"), False) == {}
+    assert _run(_server(), _req("ping")) == {}
 
 
 def test_tools_list_and_call():
     srv = _server()
-    names = [t["name"] for t in srv.handle(_req("tools/list"), False)["tools"]]
+    names = [t["name"] for t in _run(srv, _req("tools/list"), False)["tools"]]
     assert names == ["double", "broken"]
-    r = srv.handle(_req("tools/call", {"name": "double", "arguments": {"n": 21}}), False)
+    r = _run(srv, _req("tools/call", {"name": "double", "arguments": {"n": 21}}), False)
     assert r["structuredContent"] == 42 and "isError" not in r
 
 
 def test_tool_failures_are_results():
     srv = _server()
-    r = srv.handle(_req("tools/call", {"name": "broken"}), False)
+    r = _run(srv, _req("tools/call", {"name": "broken"}), False)
     assert r["isError"] is True and "check wiring" in r["content"][0]["text"]
-    r = srv.handle(_req("tools/call", {"name": "double", "arguments": {"n": "x"}}), False)
+    r = _run(srv, _req("tools/call", {"name": "double", "arguments": {"n": "x"}}), False)
     assert r["isError"] is True and "n must be of type integer" in r["content"][0]["text"]
 
 
 def test_protocol_faults_are_errors():
     srv = _server()
-    assert _error(lambda: srv.handle(_req("nope"), False)).code == jsonrpc.METHOD_NOT_FOUND
-    e = _error(lambda: srv.handle(_req("tools/call", {"name": "missing"}), False))
+    assert _error(lambda: _run(srv, _req("nope"), False)).code == jsonrpc.METHOD_NOT_FOUND
+    e = _error(lambda: _run(srv, _req("tools/call", {"name": "missing"}), False))
     assert e.code == jsonrpc.INVALID_PARAMS and "missing" in e.message
-    e = _error(lambda: srv.handle(_req("tools/call", {}), False))
+    e = _error(lambda: _run(srv, _req("tools/call", {}), False))
     assert e.code == jsonrpc.INVALID_PARAMS
-    e = _error(lambda: srv.handle(_req("tools/call", {"name": "double", "arguments": [1]}), False))
+    e = _error(lambda: _run(srv, _req("tools/call", {"name": "double", "arguments": [1]}), False))
     assert e.code == jsonrpc.INVALID_PARAMS
-    e = _error(lambda: srv.handle(_req("initialize", {}), False))
+    e = _error(lambda: _run(srv, _req("initialize", {}), False))
     assert e.code == jsonrpc.INVALID_PARAMS
 
 
 def test_discover_and_modern_results():
     srv = _server()
-    r = srv.handle(_req("server/discover", modern=True), True, _headers("server/discover"))
+    r = _run(srv, _req("server/discover", modern=True), True, _headers("server/discover"))
     assert r["supportedVersions"] == [V] and r["resultType"] == "complete"
     assert r["ttlMs"] >= 0 and r["cacheScope"] in ("public", "private")
     assert r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "boardmcp"
-    r = srv.handle(_req("tools/list", modern=True), True, _headers("tools/list"))
+    r = _run(srv, _req("tools/list", modern=True), True, _headers("tools/list"))
     assert r["resultType"] == "complete" and "ttlMs" in r and len(r["tools"]) == 2
-    r = srv.handle(
+    r = _run(
+        srv,
         _req("tools/call", {"name": "double", "arguments": {"n": 1}}, modern=True),
         True,
         _headers("tools/call", "double"),
     )
     assert r["structuredContent"] == 2 and r["resultType"] == "complete"
     # Handshake results stay unstamped even after modern traffic.
-    assert "resultType" not in srv.handle(_req("tools/list"), False)
+    assert "resultType" not in _run(srv, _req("tools/list"), False)
 
 
 def test_modern_ladder_order():
     srv = _server()
     bare = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {K_VERSION: V}}}
-    assert _error(lambda: srv.handle(bare, True, {})).code == jsonrpc.INVALID_PARAMS
+    assert _error(lambda: _run(srv, bare, True, {})).code == jsonrpc.INVALID_PARAMS
     msg = _req("tools/list", modern=True)
-    assert _error(lambda: srv.handle(msg, True, _headers("prompts/list"))).code == -32020
-    assert _error(lambda: srv.handle(msg, True, {"mcp-protocol-version": V})).code == -32020
+    assert _error(lambda: _run(srv, msg, True, _headers("prompts/list"))).code == -32020
+    assert _error(lambda: _run(srv, msg, True, {"mcp-protocol-version": V})).code == -32020
     call = _req("tools/call", {"name": "double", "arguments": {"n": 1}}, modern=True)
-    assert _error(lambda: srv.handle(call, True, _headers("tools/call"))).code == -32020
-    assert _error(lambda: srv.handle(call, True, _headers("tools/call", "wrong"))).code == -32020
+    assert _error(lambda: _run(srv, call, True, _headers("tools/call"))).code == -32020
+    assert _error(lambda: _run(srv, call, True, _headers("tools/call", "wrong"))).code == -32020
     odd = _req("tools/list", modern=True)
     odd["params"]["_meta"][K_VERSION] = "v999.0.0"
-    assert _error(lambda: srv.handle(odd, True, _headers("tools/list"))).code == -32020
-    e = _error(lambda: srv.handle(odd, True, _headers("tools/list", version="v999.0.0")))
+    assert _error(lambda: _run(srv, odd, True, _headers("tools/list"))).code == -32020
+    e = _error(lambda: _run(srv, odd, True, _headers("tools/list", version="v999.0.0")))
     assert e.code == -32022 and e.data == {"supported": [V], "requested": "v999.0.0"}
 
 
 def test_removed_methods_are_not_found_in_modern_era():
     srv = _server()
     for m in ("initialize", "ping", "logging/setLevel", "resources/subscribe", "unknown/method"):
-        e = _error(lambda m=m: srv.handle(_req(m, modern=True), True, _headers(m)))
+        e = _error(lambda m=m: _run(srv, _req(m, modern=True), True, _headers(m)))
         assert e.code == jsonrpc.METHOD_NOT_FOUND, m
 
 
@@ -154,8 +161,8 @@ def test_header_values_base64_sentinel():
 def test_modern_notifications_need_a_served_version():
     srv = _server()
     note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    srv.accept(note, False, True, {"mcp-protocol-version": V})
-    assert _error(lambda: srv.accept(note, False, True, {"mcp-protocol-version": "v9"})).code == -32022
+    srv.accept(note, False, True, None, {"mcp-protocol-version": V})
+    assert _error(lambda: srv.accept(note, False, True, None, {"mcp-protocol-version": "v9"})).code == -32022
     resp = {"jsonrpc": "2.0", "id": 1, "result": {}}
-    assert _error(lambda: srv.accept(resp, True, True, {"mcp-protocol-version": V})).code == -32600
+    assert _error(lambda: srv.accept(resp, True, True, None, {"mcp-protocol-version": V})).code == -32600
     srv.accept(resp, True, False)

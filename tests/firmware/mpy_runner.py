@@ -1,5 +1,6 @@
 # Runs on the MicroPython VM: `micropython mpy_runner.py fw_module` runs every test_* function
-# of that module and prints one JSON line per test, which tests/firmware/test_on_vm.py reads.
+# (plain or async) of that module and prints one JSON line per test, which tests/firmware/test_on_vm.py reads.
+import asyncio
 import io
 import json
 import sys
@@ -11,7 +12,9 @@ def main(name):
         if not attr.startswith("test_"):
             continue
         try:
-            getattr(mod, attr)()
+            ran = getattr(mod, attr)()
+            if ran is not None and hasattr(ran, "send"):  # an async test
+                asyncio.run(ran)
             print(json.dumps({"test": attr, "ok": True}))
         except Exception as e:
             out = io.StringIO()

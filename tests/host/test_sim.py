@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from host_tools.emulator.runner import board_mac
+from host_tools.emulator.runner import SIM_HEAP_BYTES, board_mac
 
 
 def test_pin_basics(sim) -> None:
@@ -178,3 +178,17 @@ def test_watchdog_resets_when_not_fed(sim) -> None:
     assert proc.stdout.startswith("fed\n")
     assert "task_wdt: Task watchdog got triggered" in proc.stdout
     assert (sim.dir / "reset_request").read_text() == "3"
+
+
+def test_sim_fits_its_heap_allowance(sim) -> None:
+    """The emulator adds SIM_HEAP_BYTES to the profile's heap for the simulated modules, which
+    cost nothing on a chip; they must fit in it, or the firmware would see less than the chip's."""
+    out = sim.ok(
+        """
+        import gc
+        gc.collect(); before = gc.mem_alloc()
+        import machine, network, esp32, _boardsim
+        gc.collect(); print(gc.mem_alloc() - before)
+        """
+    )
+    assert 0 < int(out[0]) <= SIM_HEAP_BYTES

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wire import post
+from wire import open_session
 
 from host_tools.emulator.runner import EmulatedBoard
 from host_tools.profiles import load_profile
@@ -27,7 +27,7 @@ def serving(board: EmulatedBoard, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return post(board, {"jsonrpc": "2.0", "id": 1, "method": "ping"})[0] == 200
+            return bool(open_session(board))
         except OSError:
             time.sleep(0.1)
     return False

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+V = "2026-07-28"
 from wire import raw_exchange
 
 from host_tools.profiles import list_profiles
@@ -63,9 +65,12 @@ def test_emulate_serves_then_stops_cleanly(board: str, tmp_path: Path) -> None:
         token = printed["Auth header"].removeprefix("Authorization: Bearer ")
         port = int(url.split(":")[2].split("/")[0])
 
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "system_info"}})
+        meta = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
+        params = {"name": "system_info", "_meta": meta}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
         request = (
             f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"MCP-Protocol-Version: {V}\r\nMcp-Method: tools/call\r\nMcp-Name: system_info\r\n"
             f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}"
         )
         status, _, reply = raw_exchange(port, request.encode())

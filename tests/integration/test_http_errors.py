@@ -5,7 +5,7 @@ import socket
 import time
 
 import pytest
-from wire import parse_response, post, raw_exchange
+from wire import open_session, parse_response, post, raw_exchange
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -21,8 +21,8 @@ def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
 
 
 def still_serving(board: EmulatedBoard) -> None:
-    status, _, body = post(board, {"jsonrpc": "2.0", "id": 99, "method": "ping"})
-    assert (status, body["result"]) == (200, {})
+    status, _, body = post(board, _modern("server/discover", rid=99), modern_headers("server/discover"))
+    assert (status, body["result"]["supportedVersions"]) == (200, [V])
 
 
 # (body, expected code, expected id) — the handshake era answers protocol errors with 200,
@@ -47,7 +47,7 @@ HANDSHAKE_CASES = {
 @pytest.mark.parametrize("case", HANDSHAKE_CASES)
 def test_handshake_era_errors(board: EmulatedBoard, case: str) -> None:
     body, code, rid, http_status = HANDSHAKE_CASES[case]
-    status, headers, reply = post(board, body)
+    status, headers, reply = post(board, body, open_session(board))
     assert status == http_status
     assert headers["content-type"] == "application/json"
     assert reply["jsonrpc"] == "2.0" and reply["id"] == rid
@@ -87,7 +87,7 @@ def test_unsupported_modern_version(board: EmulatedBoard) -> None:
 
 def test_notifications_get_202(board: EmulatedBoard) -> None:
     note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    status, headers, body = post(board, note)
+    status, headers, body = post(board, note, open_session(board))
     assert (status, body, headers["content-length"]) == (202, None, "0")
     status, _, _ = post(board, note, {"MCP-Protocol-Version": V})
     assert status == 202
@@ -106,8 +106,9 @@ def test_token_is_required(board: EmulatedBoard) -> None:
 
 def test_foreign_origin_and_host_are_refused(board: EmulatedBoard) -> None:
     ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-    assert post(board, ping, {"Origin": "http://evil.example.com"})[0] == 403
-    assert post(board, ping, {"Origin": f"http://127.0.0.1:{board.port}"})[0] == 200
+    session = open_session(board)
+    assert post(board, ping, {**session, "Origin": "http://evil.example.com"})[0] == 403
+    assert post(board, ping, {**session, "Origin": f"http://127.0.0.1:{board.port}"})[0] == 200
     request = (
         b"POST /mcp HTTP/1.1\r\nHost: evil.example.com\r\nContent-Type: application/json\r\n"
         b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
@@ -118,8 +119,10 @@ def test_foreign_origin_and_host_are_refused(board: EmulatedBoard) -> None:
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"GET /mcp HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
-        (b"DELETE /mcp HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
+        (b"GET /mcp HTTP/1.1\r\nHost: localhost\r\nMCP-Protocol-Version: 2026-07-28\r\n\r\n", 405),
+        (b"DELETE /mcp HTTP/1.1\r\nHost: localhost\r\nMCP-Protocol-Version: 2026-07-28\r\n\r\n", 405),
+        (b"GET /mcp HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+        (b"DELETE /mcp HTTP/1.1\r\nHost: localhost\r\nMcp-Session-Id: gone\r\n\r\n", 404),
         (b"POST /other HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n", 404),
         (b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415),
         (b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999\r\n\r\n", 413),
@@ -128,7 +131,19 @@ def test_foreign_origin_and_host_are_refused(board: EmulatedBoard) -> None:
         (b"POST /mcp HTTP/1.1\r\n" + b"X-Filler: " + b"a" * 4000 + b"\r\n\r\n", 431),
         (b"POST /mcp HTTP/1.1\r\n" + b"X-A: b\r\n" * 40 + b"\r\n", 431),
     ],
-    ids=["GET", "DELETE", "other path", "text/plain", "huge body", "negative length", "garbage", "long", "many"],
+    ids=[
+        "modern GET",
+        "modern DELETE",
+        "GET without session",
+        "DELETE unknown session",
+        "other path",
+        "text/plain",
+        "huge body",
+        "negative length",
+        "garbage",
+        "long",
+        "many",
+    ],
 )
 def test_http_level_refusals(board: EmulatedBoard, request_bytes: bytes, status: int) -> None:
     extra = f"Authorization: Bearer {board.token}\r\nConnection: close\r\n\r\n".encode()
@@ -140,9 +155,10 @@ def test_http_level_refusals(board: EmulatedBoard, request_bytes: bytes, status:
 def test_keep_alive_and_split_segments(board: EmulatedBoard) -> None:
     """Headers and body in separate segments, several requests on one connection, one pipelined."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    sid = open_session(board)["Mcp-Session-Id"]
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {board.token}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Authorization: Bearer {board.token}\r\nMcp-Session-Id: {sid}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
         for _ in range(3):
@@ -171,5 +187,5 @@ def _read_one(s: socket.socket) -> tuple[int, dict, dict]:
 def test_body_larger_than_the_connection_buffer(board: EmulatedBoard) -> None:
     """A body beyond the per-connection buffer (but within the limit) is read whole and served."""
     body = {"jsonrpc": "2.0", "id": 8, "method": "ping", "params": {"pad": "x" * 10000}}
-    status, _, reply = post(board, body)
+    status, _, reply = post(board, body, open_session(board))
     assert (status, reply) == (200, {"jsonrpc": "2.0", "id": 8, "result": {}})

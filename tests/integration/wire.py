@@ -28,6 +28,22 @@ def post(
     return raw_exchange(board.port, head.encode() + data)
 
 
+HANDSHAKE = "2025-11-25"
+
+
+def open_session(board: EmulatedBoard, version: str = HANDSHAKE) -> dict[str, str]:
+    """Initialize a handshake-era session; return the headers later requests must carry."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "wire", "version": "1"}},
+    }
+    status, headers, reply = post(board, init)
+    assert status == 200 and reply["result"]["protocolVersion"] == version, reply
+    return {"Mcp-Session-Id": headers["mcp-session-id"], "MCP-Protocol-Version": version}
+
+
 def raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], Any]:
     """Send raw bytes, read the response until the server closes; parse status, headers, JSON."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -39,7 +55,11 @@ def raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, d
 
 
 def parse_response(data: bytes) -> tuple[int, dict[str, str], Any]:
-    """Split one HTTP response into (status, lower-cased headers, JSON body or None)."""
+    """Split one HTTP response into (status, lower-cased headers, body).
+
+    The body is the decoded JSON (None when empty) or, for an SSE response, the list of
+    JSON-RPC messages its events carried, in order.
+    """
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     status = int(lines[0].split()[1])
@@ -47,5 +67,27 @@ def parse_response(data: bytes) -> tuple[int, dict[str, str], Any]:
     for line in lines[1:]:
         k, _, v = line.partition(":")
         headers[k.strip().lower()] = v.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = dechunk(body)
+    if headers.get("content-type") == "text/event-stream":
+        return status, headers, sse_messages(body)
     length = int(headers.get("content-length", len(body)))
     return status, headers, json.loads(body[:length]) if length else None
+
+
+def dechunk(body: bytes) -> bytes:
+    """Undo HTTP/1.1 chunked transfer coding (up to the last chunk received)."""
+    out = b""
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out += body[:size]
+        body = body[size + 2 :]
+    return out
+
+
+def sse_messages(body: bytes) -> list[Any]:
+    """The JSON messages of an SSE stream's `data:` lines (comments and other fields skipped)."""
+    return [json.loads(line[5:]) for line in body.split(b"\r\n") if line.startswith(b"data:") and line[5:].strip()]

@@ -14,7 +14,7 @@ def register(reg, profile):
     led = Signal(Pin(pin, Pin.OUT), invert=bool(spec.get("active_low")))
     led.off()
 
-    def set_led(args):
+    def set_led(args, ctx):
         state = args["state"]
         if state == "toggle":
             led.value(not led.value())

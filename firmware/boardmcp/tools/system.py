@@ -25,7 +25,7 @@ def register(reg, profile):
     board = profile["name"]
     chip = profile["chip"]
 
-    def system_info(args):
+    def system_info(args, ctx):
         gc.collect()
         return structured(
             {

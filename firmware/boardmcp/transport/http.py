@@ -10,6 +10,7 @@ Nagle + delayed ACK). Every read has a deadline, so a slow client stalls only it
 
 import asyncio
 import gc
+import json
 import sys
 import time
 
@@ -25,6 +26,14 @@ MAX_CONNECTIONS = const(8)
 REQUEST_TIMEOUT_MS = const(10000)  # from the first byte to the last of one request
 IDLE_TIMEOUT_MS = const(30000)  # keep-alive wait for the next request
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
+MAX_STREAMS = const(3)  # open GET streams; each holds a connection
+STREAM_KEEPALIVE_MS = const(15000)
+
+_SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+    b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n"
+)
+_SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 
 _REASONS = {
     200: "OK",
@@ -34,6 +43,8 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
@@ -57,6 +68,13 @@ class _Closed(Exception):
     pass
 
 
+class _NoSession(Exception):
+    # A handshake-era request without a live session: 400 (none named) or 404 (unknown, ended).
+    def __init__(self, status, reason):
+        self.status = status
+        self.reason = reason
+
+
 def _problem(reason):
     # Body of an HTTP-level refusal: a JSON-RPC error without id, as the MCP spec allows.
     return jsonrpc.error(None, INVALID_REQUEST, reason)
@@ -72,6 +90,7 @@ class HTTPServer:
         self.port = port
         self.path = path
         self.active = 0
+        self.streams = 0
         self._listener = None
 
     async def start(self):
@@ -89,10 +108,10 @@ class HTTPServer:
             await _close(writer)
             return
         self.active += 1
-        buf = bytearray(BUF_SIZE)
-        mv = memoryview(buf)
         filled = 0
         try:
+            buf = bytearray(BUF_SIZE)
+            mv = memoryview(buf)
             while True:
                 try:
                     filled = await self._one_request(reader, writer, buf, mv, filled)
@@ -104,6 +123,13 @@ class HTTPServer:
                     break
         except (_Closed, OSError, asyncio.TimeoutError):
             pass  # the client went away or stalled: nothing to answer
+        except MemoryError:
+            # Not even a buffer for this connection: refuse it, and let the others go on.
+            gc.collect()
+            try:
+                await _send(writer, 503, _problem("Out of memory on the board; retry"), b"Connection: close\r\n")
+            except OSError:
+                pass
         finally:
             self.active -= 1
             await _close(writer)
@@ -154,7 +180,7 @@ class HTTPServer:
                 if n == 0:
                     raise _Closed()
                 filled += n
-            body = mv[body_start:end]
+            body = (buf, body_start, end)
         else:
             big = bytearray(length)
             have = filled - body_start
@@ -165,11 +191,11 @@ class HTTPServer:
                 if n == 0:
                     raise _Closed()
                 have += n
-            body = bmv
+            body = (big, 0, length)
             end = filled  # everything buffered belonged to this body
 
         keep = headers.get("connection", "").lower() != "close"
-        await self._dispatch(writer, method, target, headers, body, keep)
+        keep = await self._dispatch(reader, writer, method, target, headers, body, keep)
         body = None
         # Move any pipelined bytes of the next request to the front of the buffer.
         rest = filled - end
@@ -177,50 +203,218 @@ class HTTPServer:
             buf[0:rest] = buf[end:filled]
         return rest if keep else -1
 
-    async def _dispatch(self, writer, method, target, headers, body, keep):
+    async def _dispatch(self, reader, writer, method, target, headers, body, keep):
+        # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
             await _send(writer, 404, _problem("Not found: MCP is served at " + self.path), extra)
-            return
+            return keep
         refusal = self.guard.check(headers)
         if refusal is not None:
             status, reason = refusal
             if status == 401:
                 extra += b'WWW-Authenticate: Bearer realm="boardmcp"\r\n'
             await _send(writer, status, _problem(reason), extra)
-            return
-        if method != "POST":
-            # No standalone SSE stream yet: 405 tells clients to go on without one.
-            await _send(writer, 405, _problem("Use POST"), extra + b"Allow: POST\r\n")
-            return
+            return keep
+        modern = self.server.is_modern(headers.get("mcp-protocol-version"))
+        if method == "POST":
+            return await self._post(reader, writer, headers, body, modern, extra, keep)
+        if method == "GET" and not modern:
+            return await self._get_stream(reader, writer, headers, extra, keep)
+        if method == "DELETE" and not modern:
+            return await self._delete(writer, headers, extra, keep)
+        # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
+        allow = b"Allow: POST\r\n" if modern else b"Allow: GET, POST, DELETE\r\n"
+        await _send(writer, 405, _problem("Method not allowed"), extra + allow)
+        return keep
+
+    def _session(self, headers):
+        # Handshake era: the session a request names; _NoSession when it names none or a dead one.
+        sid = headers.get("mcp-session-id")
+        if sid is None:
+            raise _NoSession(400, "Mcp-Session-Id header required: send initialize first")
+        session = self.server.find_session(sid)
+        if session is None:
+            raise _NoSession(404, "Session not found or ended: initialize again")
+        return session
+
+    async def _post(self, reader, writer, headers, body, modern, extra, keep):
         ctype = headers.get("content-type", "")
         if not ctype.lower().startswith("application/json"):
             await _send(writer, 415, _problem("Content-Type must be application/json"), extra)
-            return
-        status, payload = self._mcp(headers, body)
-        await _send(writer, status, payload, extra)
-
-    def _mcp(self, headers, body):
-        # One POSTed JSON-RPC message -> (HTTP status, response body or None for 202).
-        modern = self.server.is_modern(headers.get("mcp-protocol-version"))
+            return keep
+        accept = headers.get("accept")
+        if accept is not None and not _accepts(accept):
+            await _send(writer, 406, _problem("Accept must include application/json and text/event-stream"), extra)
+            return keep
+        server = self.server
         rid = None
+        session = None
+        opened = None  # the session this request creates (initialize)
+        reply = _Reply(reader, writer, extra)
         try:
-            msg, kind = jsonrpc.decode(body)
+            msg, kind = jsonrpc.decode(body[0], body[1], body[2])
+            body = None
+            if kind == jsonrpc.REQUEST:
+                rid = msg["id"]
+            if not modern:
+                if kind == jsonrpc.REQUEST and msg["method"] == "initialize" and "mcp-session-id" not in headers:
+                    session = opened = server.new_session()
+                else:
+                    session = self._session(headers)
             if kind != jsonrpc.REQUEST:
-                self.server.accept(msg, kind == jsonrpc.RESPONSE, modern, headers)
-                return 202, None
-            rid = msg["id"]
-            return 200, jsonrpc.result(rid, self.server.handle(msg, modern, headers))
+                server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
+                await _send(writer, 202, None, extra)
+                return keep
+            result = await server.handle(msg, modern, session, reply, headers if modern else None)
+            if result is None:
+                return reply.abandon() and keep  # cancelled: nothing more is sent for it
+            if opened is not None:
+                reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
+                opened = None
+            payload = jsonrpc.result(rid, result)
+            status = 200
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
-            return status, jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
+            payload = jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
+        except _NoSession as e:
+            status, payload = e.status, jsonrpc.error(rid, INVALID_REQUEST, e.reason)
         except MemoryError:
+            body = None
             gc.collect()
-            return 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
+            status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
         except Exception as e:
             sys.print_exception(e)
-            return 200, jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
+            status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
+        finally:
+            if opened is not None:
+                server.end_session(opened.id)  # initialize failed: no session
+        await reply.finish(status, payload)
+        return keep
+
+    async def _get_stream(self, reader, writer, headers, extra, keep):
+        # Handshake era: the session's standalone SSE stream for server-initiated messages.
+        try:
+            session = self._session(headers)
+        except _NoSession as e:
+            await _send(writer, e.status, _problem(e.reason), extra)
+            return keep
+        if "text/event-stream" not in headers.get("accept", "text/event-stream"):
+            await _send(writer, 406, _problem("Accept must include text/event-stream"), extra)
+            return keep
+        if session.stream is not None:
+            await _send(writer, 409, _problem("This session already has a GET stream"), extra)
+            return keep
+        if self.streams >= MAX_STREAMS:
+            await _send(writer, 503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
+            return keep
+        reply = _Reply(reader, writer, b"Connection: close\r\n")
+        self.streams += 1
+        session.stream = reply
+        try:
+            await reply.open()
+            while not session.ended:
+                if await reply.idle(STREAM_KEEPALIVE_MS):
+                    break
+        finally:
+            self.streams -= 1
+            if session.stream is reply:
+                session.stream = None
+        await reply.finish(0, None)
+        return False
+
+    async def _delete(self, writer, headers, extra, keep):
+        try:
+            self.server.end_session(self._session(headers).id)
+            await _send(writer, 200, None, extra)
+        except _NoSession as e:
+            await _send(writer, e.status, _problem(e.reason), extra)
+        return keep
+
+
+class _Reply:
+    """One request's way back: a JSON response, or an SSE stream (chunked, so the connection
+    stays reusable) from the first message sent ahead of the result. It is the `out` that the
+    server hands to handlers (see context.py)."""
+
+    def __init__(self, reader, writer, extra):
+        self.reader = reader
+        self.writer = writer
+        self.extra = extra
+        self.sse = False
+        self._waiter = None
+
+    async def open(self):
+        """Commit to SSE: send the status line and headers."""
+        self.sse = True
+        self.writer.write(_SSE_HEAD + self.extra + b"\r\n")
+        await self.writer.drain()
+
+    async def send(self, msg):
+        """Write one JSON-RPC message as an SSE event."""
+        if not self.sse:
+            self.sse = True
+            self.writer.write(_SSE_HEAD + self.extra + b"\r\n" + _chunk(_event(json.dumps(msg))))
+        else:
+            self.writer.write(_chunk(_event(json.dumps(msg))))
+        await self.writer.drain()
+
+    async def idle(self, ms):
+        """Wait up to ms for the client to leave; else send an SSE comment to keep the stream
+        (and NAT and proxies) alive. True when the client is gone or stop() was called."""
+        self._waiter = asyncio.current_task()
+        try:
+            n = await asyncio.wait_for_ms(self.reader.readinto(_SCRATCH), ms)
+        except asyncio.TimeoutError:
+            self.writer.write(_chunk(b": keep-alive\r\n\r\n"))
+            await self.writer.drain()
+            return False
+        except (asyncio.CancelledError, OSError):
+            return True
+        finally:
+            self._waiter = None
+        return n == 0
+
+    def stop(self):
+        """End a pending idle() now (the session or subscription is over)."""
+        if self._waiter is not None:
+            self._waiter.cancel()
+
+    def abandon(self):
+        """A cancelled request: end its SSE stream, or drop the connection if nothing was sent."""
+        if self.sse:
+            self.writer.write(b"0\r\n\r\n")
+            return True
+        return False
+
+    async def finish(self, status, payload):
+        """Send the final response: as the last SSE event if streaming, else as JSON."""
+        if not self.sse:
+            if payload is not None:
+                await _send(self.writer, status, payload, self.extra)
+            return
+        last = _chunk(_event(payload)) if payload is not None else b""
+        self.writer.write(last + b"0\r\n\r\n")
+        await self.writer.drain()
+
+
+def _accepts(accept):
+    accept = accept.lower()
+    for t in ("application/json", "text/event-stream", "*/*", "application/*"):
+        if t in accept:
+            return True
+    return False
+
+
+def _event(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return b"event: message\r\ndata: " + data + b"\r\n\r\n"
+
+
+def _chunk(data):
+    return ("%x\r\n" % len(data)).encode() + data + b"\r\n"
 
 
 def _parse_head(buf, head_end):

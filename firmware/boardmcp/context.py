@@ -1,0 +1,329 @@
+"""Per-client and per-request MCP state: Session and Context.
+
+A Session is one handshake-era client (an `Mcp-Session-Id` on HTTP, or one connection of a
+stream transport): its negotiated version, capabilities, log level, resource subscriptions,
+its standalone stream for server-initiated messages, and its requests in flight.
+
+A Context is one request being served. Tool handlers and prompt getters receive it:
+
+    async def slow(args, ctx):
+        for i in range(3):
+            await ctx.progress(i, 3)
+            await ctx.log("info", "step %d" % i)
+            await ctx.sleep(50)
+        answers = await ctx.ask({"ok": ("elicitation/create", {"message": "Go?", "requestedSchema": S})})
+        return text("done" if answers["ok"]["action"] == "accept" else "stopped")
+
+`out` is what the transport gives a request to send messages on before its response (an SSE
+stream on HTTP, the socket on WebSocket, the console on serial), or None where the transport
+cannot stream. It offers:
+- `async send(msg)`: write one JSON-RPC message (a dict); OSError when the client is gone.
+- `async idle(ms) -> bool`: wait up to ms on a long-lived stream (keeping it alive); True when
+  the client has gone away or stop() was called.
+- `stop()`: the server is done with this stream; ends a pending idle() early.
+"""
+
+import asyncio
+import binascii
+import hashlib
+import json
+import os
+import time
+
+from micropython import const
+
+from .jsonrpc import INVALID_PARAMS, Error
+
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+MISSING_CAPABILITY = const(-32021)
+ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
+STATE_TTL_S = const(600)  # how long an input_required requestState stays valid
+
+# Which client capability each server-to-client request needs.
+_NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+_SECRET = os.urandom(32)  # signs requestState; a reboot invalidates outstanding states
+
+
+class Interrupt(Exception):
+    """Control flow out of a handler; the registry lets these through to the server."""
+
+    passthrough = True
+
+
+class Cancelled(Interrupt):
+    """The client cancelled the request, or went away: send nothing more for it."""
+
+
+class InputRequired(Interrupt):
+    """Revision 2026-07-28: the request needs client input first (an `input_required` result)."""
+
+    def __init__(self, requests, state):
+        super().__init__("input required")
+        self.requests = requests
+        self.state = state
+
+    def result(self):
+        """The `input_required` result object."""
+        return {"resultType": "input_required", "inputRequests": self.requests, "requestState": self.state}
+
+
+def level_index(name):
+    """Position of a log level name in LEVELS, or -1 when it is not one."""
+    for i in range(len(LEVELS)):
+        if LEVELS[i] == name:
+            return i
+    return -1
+
+
+class Session:
+    """State of one handshake-era client."""
+
+    def __init__(self, sid):
+        self.id = sid
+        self.version = None
+        self.caps = {}
+        self.client = None
+        self.log_level = -1  # no log notifications until logging/setLevel
+        self.subscriptions = set()
+        self.stream = None  # `out` of the standalone stream (HTTP GET, or the connection itself)
+        self.inflight = {}  # request id -> Context
+        self.pending = {}  # id of our request to the client -> [Event, response]
+        self.ended = False
+        self.used = time.ticks_ms()
+        self._next = 0
+
+    def next_id(self):
+        """A fresh id for a request the server sends this client."""
+        self._next += 1
+        return "s%d" % self._next
+
+    def answer(self, msg):
+        """Deliver the client's response to one of our requests; False if none was waiting."""
+        slot = self.pending.get(msg.get("id"))
+        if slot is None:
+            return False
+        slot[1] = msg
+        slot[0].set()
+        return True
+
+    def end(self):
+        """End the session: cancel its requests and wake whatever waits on it."""
+        self.ended = True
+        if self.stream is not None:
+            self.stream.stop()
+        for ctx in list(self.inflight.values()):
+            ctx.cancel()
+        for slot in self.pending.values():
+            slot[0].set()
+
+
+class Context:
+    """One request in flight, as its handler sees it."""
+
+    def __init__(self, server, rid, params, modern, session, out):
+        self.server = server
+        self.id = rid
+        self.modern = modern
+        self.session = session
+        self.out = out
+        self.cancelled = False
+        self.target = None  # the tool, prompt or resource asked for: requestState is bound to it
+        self._wake = None
+        meta = params.get("_meta")
+        if not isinstance(meta, dict):
+            meta = {}
+        token = meta.get("progressToken")
+        self.progress_token = token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
+        self._progress = None
+        if modern:
+            caps = meta.get("io.modelcontextprotocol/clientCapabilities")
+            self.caps = caps if isinstance(caps, dict) else {}
+            self.log_level = level_index(meta.get("io.modelcontextprotocol/logLevel"))
+            self._responses = params.get("inputResponses")
+            self._state = params.get("requestState")
+        else:
+            self.caps = session.caps if session is not None else {}
+            self.log_level = session.log_level if session is not None else -1
+
+    # -- to the client ----------------------------------------------------------------------
+
+    async def notify(self, method, params):
+        """Send a notification on this request's stream (dropped where there is none)."""
+        if self.cancelled:
+            raise Cancelled()
+        if self.out is None:
+            return
+        try:
+            await self.out.send({"jsonrpc": "2.0", "method": method, "params": params})
+        except OSError:
+            self.cancelled = True  # the client went away mid-stream
+            raise Cancelled()
+
+    async def progress(self, progress, total=None, message=None):
+        """`notifications/progress`, when the request asked for it with a progressToken.
+        Progress must increase, so a value at or below the last one sent is dropped."""
+        if self.progress_token is None or (self._progress is not None and progress <= self._progress):
+            return
+        self._progress = progress
+        params = {"progressToken": self.progress_token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message
+        await self.notify("notifications/progress", params)
+
+    async def log(self, level, data, logger=None):
+        """`notifications/message`, when the client asked for logs at this level or above."""
+        if self.log_level < 0 or level_index(level) < self.log_level:
+            return
+        params = {"level": level, "data": data}
+        if logger:
+            params["logger"] = logger
+        await self.notify("notifications/message", params)
+
+    def supports(self, capability):
+        """True when the client declared this capability (e.g. "sampling") for this request."""
+        return isinstance(self.caps.get(capability), dict)
+
+    async def ask(self, requests):
+        """Ask the client for input: `{key: (method, params)}` -> `{key: the client's result}`.
+
+        Handshake era: each request goes to the client on this request's stream and the
+        answer comes back in a POST of its own. Revision 2026-07-28: raises InputRequired;
+        the client retries with `inputResponses` (and our signed `requestState`), and this
+        call then returns the answers. A client that lacks a needed capability gets -32021.
+        """
+        needed = {}
+        for key in requests:
+            cap = _NEEDS.get(requests[key][0])
+            if cap is not None and not self.supports(cap):
+                needed[cap] = {}
+        if needed:
+            raise Error(MISSING_CAPABILITY, "Missing required client capability", {"requiredCapabilities": needed})
+        if self.modern:
+            return self._answers(requests)
+        answers = {}
+        for key in requests:
+            method, params = requests[key]
+            answers[key] = await self._request(method, params)
+        return answers
+
+    async def sleep(self, ms):
+        """Wait, ending early with Cancelled if the client cancels meanwhile."""
+        self._wake = asyncio.Event()
+        try:
+            await asyncio.wait_for_ms(self._wake.wait(), ms)
+        except asyncio.TimeoutError:
+            pass
+        self._wake = None
+        if self.cancelled:
+            raise Cancelled()
+
+    def cancel(self):
+        """Mark the request cancelled and wake it from any wait."""
+        self.cancelled = True
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- handshake era: a request of our own on the stream ----------------------------------
+
+    async def _request(self, method, params):
+        session = self.session
+        if session is None or self.out is None:
+            raise Error(INVALID_PARAMS, "This transport cannot carry requests to the client")
+        rid = session.next_id()
+        slot = [asyncio.Event(), None]
+        session.pending[rid] = slot
+        try:
+            await self.notify_request(rid, method, params)
+            try:
+                await asyncio.wait_for_ms(slot[0].wait(), ASK_TIMEOUT_MS)
+            except asyncio.TimeoutError:
+                raise Error(INVALID_PARAMS, "The client did not answer %s in time" % method)
+        finally:
+            session.pending.pop(rid, None)
+        if self.cancelled or session.ended or slot[1] is None:
+            raise Cancelled()
+        reply = slot[1]
+        if "error" in reply:
+            err = reply["error"] if isinstance(reply["error"], dict) else {}
+            raise Error(INVALID_PARAMS, "The client refused %s: %s" % (method, err.get("message", "error")))
+        return reply.get("result")
+
+    async def notify_request(self, rid, method, params):
+        """Send a JSON-RPC request to the client on this request's stream."""
+        if self.cancelled:
+            raise Cancelled()
+        try:
+            await self.out.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        except OSError:
+            self.cancelled = True
+            raise Cancelled()
+
+    # -- revision 2026-07-28: input_required and requestState -------------------------------
+
+    def _answers(self, requests):
+        known = _open_state(self._state, self.target) if self._state is not None else {}
+        fresh = self._responses if isinstance(self._responses, dict) else {}
+        missing = {}
+        out = {}
+        for key in requests:
+            method, params = requests[key]
+            value = fresh.get(key)
+            if not _valid_answer(method, value):
+                value = known.get(key)
+            if value is None:
+                missing[key] = {"method": method, "params": params}
+            else:
+                out[key] = value
+        if missing:
+            raise InputRequired(missing, _seal_state(self.target, out))
+        return out
+
+
+def _valid_answer(method, value):
+    if not isinstance(value, dict):
+        return False
+    if method == "elicitation/create":
+        return value.get("action") in ("accept", "decline", "cancel")
+    if method == "sampling/createMessage":
+        return isinstance(value.get("content"), (dict, list))
+    if method == "roots/list":
+        return isinstance(value.get("roots"), list)
+    return True
+
+
+def _mac(payload):
+    # HMAC-SHA256 (RFC 2104) over the state payload, keyed by this boot's secret.
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in _SECRET) + bytes(32))
+    inner.update(payload)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in _SECRET) + bytes(32))
+    outer.update(inner.digest())
+    return binascii.hexlify(outer.digest())
+
+
+def _seal_state(target, answers):
+    # The answers gathered so far travel with the client, signed, so the board keeps nothing.
+    state = {"n": target, "a": answers, "x": time.time() + STATE_TTL_S}
+    payload = binascii.b2a_base64(json.dumps(state).encode()).strip()
+    return (payload + b"." + _mac(payload)).decode()
+
+
+def _open_state(state, target):
+    if not isinstance(state, str):
+        raise Error(INVALID_PARAMS, "requestState must be the string the server sent")
+    dot = state.rfind(".")
+    payload = state[: max(dot, 0)].encode()
+    mac = _mac(payload)
+    got = state[dot + 1 :].encode()
+    diff = len(mac) ^ len(got)
+    for i in range(min(len(mac), len(got))):
+        diff |= mac[i] ^ got[i]
+    if dot < 0 or diff:
+        raise Error(INVALID_PARAMS, "requestState was altered or is not ours; call again without it")
+    state = json.loads(binascii.a2b_base64(payload))
+    if state["n"] != target:
+        raise Error(INVALID_PARAMS, "requestState belongs to another request; call again without it")
+    if state["x"] < time.time():
+        raise Error(INVALID_PARAMS, "requestState has expired; call again without it")
+    return state["a"]
