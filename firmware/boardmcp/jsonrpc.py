@@ -99,11 +99,11 @@ def _check_depth(body, start, end):
                 in_str = False
         elif c == 0x22:
             in_str = True
-        elif c == 0x5B or c == 0x7B:
+        elif c in (0x5B, 0x7B):
             depth += 1
             if depth > MAX_DEPTH:
                 raise Error(INVALID_REQUEST, "Invalid request: JSON nested deeper than %d levels" % MAX_DEPTH)
-        elif c == 0x5D or c == 0x7D:
+        elif c in (0x5D, 0x7D):
             depth -= 1
 
 

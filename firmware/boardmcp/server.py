@@ -537,9 +537,9 @@ def _check_envelope(msg, params, headers):
         if headers.get("mcp-method") != method:
             raise _mismatch("Mcp-Method")
         field = _NAME_FIELD.get(method)
-        if field is not None and params.get(field) is not None:
-            if decode_header_value(headers.get("mcp-name")) != params[field]:
-                raise _mismatch("Mcp-Name")
+        value = params.get(field) if field is not None else None
+        if value is not None and decode_header_value(headers.get("mcp-name")) != value:
+            raise _mismatch("Mcp-Name")
     if not isinstance(version, str):
         raise Error(INVALID_PARAMS, "params._meta protocolVersion must be a string")
     if version not in MODERN_VERSIONS:

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-V = "2026-07-28"
 from wire import raw_exchange
 
 from host_tools.profiles import list_profiles
+
+V = "2026-07-28"
 
 BOARDMCP = Path(sys.executable).with_name("boardmcp")
 
