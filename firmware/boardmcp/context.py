@@ -89,6 +89,7 @@ class Session:
         self.inflight = {}  # request id -> Context
         self.pending = {}  # id of our request to the client -> [Event, response]
         self.ended = False
+        self.connection = False  # a stream transport's connection, not an HTTP session
         self.used = time.ticks_ms()
         self._next = 0
 

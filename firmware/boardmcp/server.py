@@ -134,17 +134,33 @@ class Server:
     # -- sessions (handshake era) -------------------------------------------------------------
 
     def new_session(self):
-        """Open a session for an `initialize`, ending the least recently used one if full."""
+        """Open an HTTP session for an `initialize`, ending the least recently used if full."""
         if len(self.sessions) >= MAX_SESSIONS:
             oldest = None
             for s in self.sessions.values():
-                if oldest is None or time.ticks_diff(s.used, oldest.used) < 0:
+                if not s.connection and (oldest is None or time.ticks_diff(s.used, oldest.used) < 0):
                     oldest = s
             if oldest is not None:
                 self.end_session(oldest.id)
         session = Session(binascii.hexlify(os.urandom(16)).decode())
         self.sessions[session.id] = session
         return session
+
+    def attach(self, out):
+        """A session for one connection of a stream transport (WebSocket, serial), whose
+        messages out all go on `out`. End it with end_session(session.id) when it closes."""
+        session = Session(binascii.hexlify(os.urandom(8)).decode())
+        session.connection = True
+        session.stream = out
+        self.sessions[session.id] = session
+        return session
+
+    @staticmethod
+    def enveloped(msg):
+        """Stream transports: does this request carry the 2026-07-28 envelope (so the modern era)?"""
+        params = msg.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        return isinstance(meta, dict) and _K_VERSION in meta
 
     def find_session(self, sid):
         """The live session with this id, or None."""
