@@ -16,6 +16,9 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
+    for name in profile.get("fixtures", ()):
+        # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     return Server(reg, profile["name"])
 
 

@@ -142,6 +142,7 @@ class Context:
             self.log_level = level_index(meta.get("io.modelcontextprotocol/logLevel"))
             self._responses = params.get("inputResponses")
             self._state = params.get("requestState")
+            self._gathered = None
         else:
             self.caps = session.caps if session is not None else {}
             self.log_level = session.log_level if session is not None else -1
@@ -264,21 +265,27 @@ class Context:
     # -- revision 2026-07-28: input_required and requestState -------------------------------
 
     def _answers(self, requests):
-        known = _open_state(self._state, self.target) if self._state is not None else {}
+        # Answers come from this retry's inputResponses or, for earlier rounds, from our
+        # signed requestState; everything gathered so far is sealed into the next state.
+        if self._gathered is None:
+            self._gathered = _open_state(self._state, self.target) if self._state is not None else {}
+        gathered = self._gathered
         fresh = self._responses if isinstance(self._responses, dict) else {}
         missing = {}
         out = {}
         for key in requests:
             method, params = requests[key]
             value = fresh.get(key)
-            if not _valid_answer(method, value):
-                value = known.get(key)
+            if _valid_answer(method, value):
+                gathered[key] = value
+            else:
+                value = gathered.get(key)
             if value is None:
                 missing[key] = {"method": method, "params": params}
             else:
                 out[key] = value
         if missing:
-            raise InputRequired(missing, _seal_state(self.target, out))
+            raise InputRequired(missing, _seal_state(self.target, gathered))
         return out
 
 
