@@ -36,7 +36,15 @@ def main():
     else:
         print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
-    http = HTTPServer(build_server(profile), guard, cfg["http"]["host"], cfg["http"]["port"])
+    opts = cfg["http"]
+    http = HTTPServer(
+        build_server(profile),
+        guard,
+        opts["host"],
+        opts["port"],
+        request_timeout_ms=opts["request_timeout_ms"],
+        idle_timeout_ms=opts["idle_timeout_ms"],
+    )
     try:
         asyncio.run(_serve(http, ip))
     finally:

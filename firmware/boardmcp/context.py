@@ -236,6 +236,7 @@ class Context:
         rid = session.next_id()
         slot = [asyncio.Event(), None]
         session.pending[rid] = slot
+        self._wake = slot[0]  # cancel() wakes this wait too
         try:
             await self.notify_request(rid, method, params)
             try:
@@ -243,6 +244,7 @@ class Context:
             except asyncio.TimeoutError:
                 raise Error(INVALID_PARAMS, "The client did not answer %s in time" % method)
         finally:
+            self._wake = None
             session.pending.pop(rid, None)
         if self.cancelled or session.ended or slot[1] is None:
             raise Cancelled()
