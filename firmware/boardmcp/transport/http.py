@@ -262,6 +262,10 @@ class HTTPServer:
         try:
             msg, kind = jsonrpc.decode(body[0], body[1], body[2])
             body = None
+            if isinstance(msg, list):  # a batch
+                status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
+                await _send(writer, status, payload, extra)
+                return keep
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
             if not modern:
@@ -269,10 +273,6 @@ class HTTPServer:
                     session = opened = server.new_session()
                 else:
                     session = self._session(headers)
-            if kind == jsonrpc.BATCH:
-                status, payload = await self._batch(msg, modern, session)
-                await _send(writer, status, payload, extra)
-                return keep
             if kind != jsonrpc.REQUEST:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
                 await _send(writer, 202, None, extra)
