@@ -3,7 +3,7 @@
 import asyncio
 import gc
 
-from . import NAME, VERSION, config, net
+from . import NAME, VERSION, config, mdns, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
@@ -30,8 +30,14 @@ def main():
         ip = net.connect(wifi["ssid"], wifi.get("password", ""), name)
         if ip:
             print("wifi: joined %r as %s (%s)" % (wifi["ssid"], name, ip))
-    else:
-        print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
+    if ip is None:
+        # Setup mode: an access point with a page to enter Wi-Fi (never returns; the board resets).
+        # A configured board that cannot join retries after 3 minutes.
+        if not wifi.get("ssid"):
+            print("wifi: not configured; provision it with `boardmcp provision --ssid ...` or the setup page")
+        from . import portal
+
+        portal.run(cfg, name, 180000 if wifi.get("ssid") else None)
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     http = HTTPServer(build_server(profile), guard, cfg["http"]["host"], cfg["http"]["port"])
     try:
@@ -44,6 +50,7 @@ def main():
 
 async def _serve(http, ip):
     await http.start()
+    mdns.start(net.state()["hostname"], ip, http.port, "bearer" if http.guard.token else "none")
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))

@@ -75,7 +75,9 @@ class EmulatedBoard:
 
     `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
-    point the board can join ({"ssid", "password", "rssi"}); `progress` receives boot messages.
+    point the board can join ({"ssid", "password", "rssi"}); `provisioned` False stages a
+    config.json without Wi-Fi credentials or token, so the board boots into its setup page.
+    `progress` receives boot messages.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class EmulatedBoard:
         token: str | None = "",
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
+        provisioned: bool = True,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -95,6 +98,7 @@ class EmulatedBoard:
         self.token = secrets.token_urlsafe(24) if token == "" else token
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
+        self.provisioned = provisioned
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -121,10 +125,13 @@ class EmulatedBoard:
     @property
     def config(self) -> dict[str, Any]:
         """The config.json staged on the board."""
+        http = {"host": "127.0.0.1", "port": self.port}
+        if not self.provisioned:
+            return {"http": http}
         return {
             "wifi": {"ssid": self.wifi["ssid"], "password": self.wifi["password"]},
             "token": self.token,
-            "http": {"host": "127.0.0.1", "port": self.port},
+            "http": http,
         }
 
     def stage(self) -> Path:
