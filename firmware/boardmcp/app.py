@@ -3,7 +3,7 @@
 import asyncio
 import gc
 
-from . import NAME, VERSION, config, mdns, net
+from . import NAME, VERSION, config, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
@@ -38,6 +38,10 @@ def main():
         from . import portal
 
         portal.run(cfg, name, 180000 if wifi.get("ssid") else None)
+    if cfg.get("mdns", True):  # announce _mcp._tcp (costs ~4.5 KB of heap; config.json "mdns": false)
+        from . import mdns
+
+        mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     http = HTTPServer(build_server(profile), guard, cfg["http"]["host"], cfg["http"]["port"])
     try:
@@ -50,7 +54,6 @@ def main():
 
 async def _serve(http, ip):
     await http.start()
-    mdns.start(net.state()["hostname"], ip, http.port, "bearer" if http.guard.token else "none")
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))

@@ -1,8 +1,7 @@
-"""Wi-Fi bring-up (station, or the setup access point) and the board's network identity (hostname).
+"""Wi-Fi station bring-up and the board's network identity (hostname).
 
 name = net.hostname(profile)           # e.g. "boardmcp-1a2b"
 ip = net.connect(ssid, password, name)  # None if it did not join in time
-ap_ip = net.access_point(name)          # open AP named `name` for the setup page
 """
 
 import time
@@ -46,29 +45,6 @@ def connect(ssid, password, name, timeout_ms=CONNECT_TIMEOUT_MS):
                 return None
             time.sleep_ms(50)
     return sta.ipconfig("addr4")[0]
-
-
-def networks():
-    """Names of the networks in range, strongest first, without duplicates or hidden ones."""
-    sta = station()
-    sta.active(True)
-    names = []
-    for entry in sorted(sta.scan(), key=lambda e: -e[3]):
-        try:
-            name = entry[0].decode()
-        except UnicodeError:
-            continue
-        if name and name not in names:
-            names.append(name)
-    return names
-
-
-def access_point(name):
-    """Open an access point named `name` (no password: it only serves the setup page); return its IP."""
-    ap = network.WLAN(network.WLAN.IF_AP)
-    ap.active(True)
-    ap.config(ssid=name, security=network.WLAN.SEC_OPEN)
-    return ap.ipconfig("addr4")[0]
 
 
 def state():

@@ -17,6 +17,7 @@ import binascii
 import os
 
 import machine
+import network
 from micropython import const
 
 from . import config, net
@@ -89,6 +90,29 @@ def check(fields):
     if password and not 8 <= len(password) <= 63:
         raise ValueError("A WPA password has 8 to 63 characters (leave it empty for an open network).")
     return ssid, password
+
+
+def networks():
+    """Names of the networks in range, strongest first, without duplicates or hidden ones."""
+    sta = net.station()
+    sta.active(True)
+    names = []
+    for entry in sorted(sta.scan(), key=lambda e: -e[3]):
+        try:
+            name = entry[0].decode()
+        except UnicodeError:
+            continue
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def access_point(name):
+    """Open an access point named `name` (no password: it only serves the setup page); return its IP."""
+    ap = network.WLAN(network.WLAN.IF_AP)
+    ap.active(True)
+    ap.config(ssid=name, security=network.WLAN.SEC_OPEN)
+    return ap.ipconfig("addr4")[0]
 
 
 class Portal:
@@ -195,11 +219,11 @@ async def _close(writer):
 
 def run(cfg, name, timeout_ms=None):
     """Open the access point and serve the setup page until saved (or `timeout_ms`), then reset."""
-    networks = net.networks()
-    ap_ip = net.access_point(name)
+    found = networks()
+    ap_ip = access_point(name)
     host, port = cfg["http"]["host"], cfg["http"]["port"]
     guard = Guard(None, (name, name + ".local", ap_ip), ())
-    portal = Portal(name, guard, networks)
+    portal = Portal(name, guard, found)
     shown = ap_ip if host == "0.0.0.0" else host
     print("setup: join the Wi-Fi network %r and open http://%s:%d/" % (name, shown, port))
     asyncio.run(_serve(portal, host, port, timeout_ms))

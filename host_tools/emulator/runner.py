@@ -77,7 +77,8 @@ class EmulatedBoard:
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
     point the board can join ({"ssid", "password", "rssi"}); `provisioned` False stages a
     config.json without Wi-Fi credentials or token, so the board boots into its setup page.
-    `progress` receives boot messages.
+    `announce` turns on the firmware's mDNS responder (on loopback; off by default, see
+    docs/ARCHITECTURE.md). `progress` receives boot messages.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class EmulatedBoard:
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
         provisioned: bool = True,
+        announce: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -99,6 +101,7 @@ class EmulatedBoard:
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
         self.provisioned = provisioned
+        self.announce = announce
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -125,14 +128,11 @@ class EmulatedBoard:
     @property
     def config(self) -> dict[str, Any]:
         """The config.json staged on the board."""
-        http = {"host": "127.0.0.1", "port": self.port}
-        if not self.provisioned:
-            return {"http": http}
-        return {
-            "wifi": {"ssid": self.wifi["ssid"], "password": self.wifi["password"]},
-            "token": self.token,
-            "http": http,
-        }
+        config: dict[str, Any] = {"http": {"host": "127.0.0.1", "port": self.port}, "mdns": self.announce}
+        if self.provisioned:
+            config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
+            config["token"] = self.token
+        return config
 
     def stage(self) -> Path:
         """Stage the firmware into workdir/fs and the sim into workdir/sim; return workdir/fs."""
