@@ -18,10 +18,16 @@ from host_tools.executables import find_executable
 from host_tools.profiles import Profile
 from host_tools.stage import PACKAGE, stage_firmware
 
-# Runs on the board: delete files under boardmcp/ that the new firmware does not have.
+# Runs on the board: delete files under boardmcp/ that the new firmware does not have, and make
+# the directories it needs.
 _PRUNE = """
 import os
 keep = set(%r)
+for d in %r:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
 def prune(d):
     for e in os.ilistdir(d):
         p = d + '/' + e[0]
@@ -65,21 +71,18 @@ def deploy(profile: Profile, port: str, progress: Progress, *, workdir: Path, fi
     progress(f"compiling the firmware for {profile.chip} (mpy-cross -march={profile.mpy_arch})")
     staged = stage_firmware(profile, workdir / "fs", {}, firmware_dir=firmware_dir, cache_dir=workdir / ".mpy-cache")
     modules = sorted(p.relative_to(staged).as_posix() for p in (staged / PACKAGE).rglob("*.mpy"))
+    dirs = sorted({m.rsplit("/", 1)[0] for m in modules}, key=len)
     progress(f"copying main.py, board.json and {len(modules)} modules to the board on {port} (mpremote)")
+    # One `fs cp <files…> :<dir>/` per directory: explicit destinations (mpremote's recursive copy
+    # to an existing directory nests it), and files whose sha256 matches are skipped.
+    chain = ["exec", _PRUNE % (modules, dirs, PACKAGE)]
+    for d in dirs:
+        chain += ["+", "fs", "cp", *(str(staged / m) for m in modules if m.rsplit("/", 1)[0] == d), f":{d}/"]
+    for top in ("main.py", "board.json"):
+        chain += ["+", "fs", "cp", str(staged / top), f":{top}"]
     run_mpremote(
         port,
-        [
-            "exec",
-            _PRUNE % (modules, PACKAGE),
-            "+",
-            "fs",
-            "cp",
-            "-r",
-            str(staged / PACKAGE),
-            str(staged / "main.py"),
-            str(staged / "board.json"),
-            ":",
-        ],
+        chain,
         progress,
         "copying the firmware",
     )

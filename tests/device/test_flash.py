@@ -33,7 +33,13 @@ def fake_image(path: Path, size: int = 48 * 1024) -> Path:
 
 def boardmcp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BOARDMCP), *args], capture_output=True, text=True, timeout=120, check=False, env=env, stdin=subprocess.DEVNULL
+        [str(BOARDMCP), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -57,7 +63,9 @@ def test_image_lands_at_the_chips_offset(tmp_path: Path, board: str, offset: int
     profile = load_profile(board)
     image = fake_image(tmp_path / "micropython.bin")
     with mock_bootloader(chip=profile.chip) as mock:
-        proc = boardmcp("flash", "--board", board, "--port", mock.url(), "--firmware", str(image), "--repl-timeout", "2")
+        proc = boardmcp(
+            "flash", "--board", board, "--port", mock.url(), "--firmware", str(image), "--repl-timeout", "2"
+        )
         # The mock is only a bootloader: no MicroPython boots on it, and flash says so.
         assert proc.returncode == 1, proc.stderr
         assert "[2/6] erase and write the image at " + hex(offset) in proc.stderr
@@ -116,7 +124,7 @@ def image_server(tmp_path: Path) -> Iterator[tuple[str, Path, _Server]]:
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             server.hits.append(self.path)
 
     server = _Server(("127.0.0.1", 0), Handler)
