@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 MPY_STUBS := micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
 
-.PHONY: help emulate test lint format boards clean
+.PHONY: help emulate flash deploy provision discover test lint format boards clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  Variables: BOARD=$(BOARD) (see boards/), HTTP_PORT=<port> for emulate, NO_TOKEN=1"
+	@echo "  Real boards: PORT=/dev/ttyUSB0 (default: the one found), FIRMWARE=image.bin, SSID=network (password asked)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Creating $(VENV) and installing pinned dependencies"
@@ -28,6 +29,18 @@ $(STAMP): requirements.txt pyproject.toml
 
 emulate: $(STAMP)  ## Run an emulated board serving MCP on localhost (BOARD=esp32s3)
 	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token)
+
+flash: $(STAMP)  ## Put MicroPython + boardmcp on a board: BOARD=esp32s3 PORT=/dev/ttyUSB0 [FIRMWARE=path] [SSID=name]
+	@$(BIN)/boardmcp flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(SSID),--ssid "$(SSID)")
+
+deploy: $(STAMP)  ## Copy the firmware to a board running MicroPython (no erase): BOARD= PORT=
+	@$(BIN)/boardmcp deploy --board $(BOARD) $(if $(PORT),--port $(PORT))
+
+provision: $(STAMP)  ## Give a board Wi-Fi and a new token over serial: SSID=name [PORT=] (password asked)
+	@$(BIN)/boardmcp provision --board $(BOARD) $(if $(PORT),--port $(PORT)) --ssid "$(SSID)"
+
+discover: $(STAMP)  ## List the boards announcing MCP (_mcp._tcp) on the LAN
+	@$(BIN)/boardmcp discover
 
 boards: $(STAMP)  ## List the board profiles
 	@$(BIN)/boardmcp boards

@@ -33,8 +33,18 @@ def main():
         ip = net.connect(wifi["ssid"], wifi.get("password", ""), name)
         if ip:
             print("wifi: joined %r as %s (%s)" % (wifi["ssid"], name, ip))
-    else:
-        print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
+    if ip is None:
+        # Setup mode: an access point with a page to enter Wi-Fi (never returns; the board resets).
+        # A configured board that cannot join retries after 3 minutes.
+        if not wifi.get("ssid"):
+            print("wifi: not configured; provision it with `boardmcp provision --ssid ...` or the setup page")
+        from . import portal
+
+        portal.run(cfg, name, 180000 if wifi.get("ssid") else None)
+    if cfg.get("mdns", True):  # announce _mcp._tcp (costs ~4.5 KB of heap; config.json "mdns": false)
+        from . import mdns
+
+        mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     opts = cfg["http"]
     http = HTTPServer(
