@@ -16,6 +16,7 @@ from host_tools.official_suite import (
     OfficialSuiteError,
     Runner,
     ScenarioRun,
+    list_server_scenarios,
     locate_suites,
     scenario_runs,
 )
@@ -44,9 +45,18 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
 
 
 def test_suites_are_installed() -> None:
-    suites = locate_suites()
-    assert [s.version for s in suites] == ["0.1.16", "0.2.0-alpha.12"]
-    assert RUNS, "the suites list no server scenarios"
+    old, new = locate_suites()
+    assert (old.version, new.version) == ("0.1.16", "0.2.0-alpha.12")
+    # 0.1.16 runs a single scenario at its own version; 0.2.0 at the one asked for.
+    assert not old.per_scenario_spec_version and new.per_scenario_spec_version
+    listed = {s.name: s for s in list_server_scenarios(new)}
+    assert listed["server-session-lifecycle"].spec_versions == ("2025-03-26", "2025-06-18", "2025-11-25")
+    assert listed["tasks-lifecycle"].extension and not listed["server-stateless"].extension
+    assert {(r.scenario, r.spec_version) for r in RUNS if r.suite == new.version} >= {
+        ("server-stateless", "2026-07-28"),
+        ("tools-list", "2025-06-18"),
+        ("tasks-lifecycle", None),
+    }
 
 
 # Ids `-k` can select: <suite version>-<scenario>-<spec version or "default">.
