@@ -7,6 +7,8 @@ Each verb is one `_Verb` (name, help, how to add its arguments, what it runs), s
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import signal
 import sys
 import threading
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.emulator.runner import BoardError, EmulatedBoard
 from host_tools.profiles import ProfileError, list_profiles, load_profile, repo_root
 from host_tools.stage import StageError
@@ -97,6 +100,33 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bridge ------------------------------------------------------------------------------------
+
+
+def _bridge_arguments(parser: argparse.ArgumentParser) -> None:
+    board = parser.add_mutually_exclusive_group(required=True)
+    board.add_argument("--url", help="the board's Streamable HTTP endpoint, e.g. http://192.168.1.23/mcp")
+    board.add_argument("--ws", metavar="URL", help="the board's WebSocket, e.g. ws://192.168.1.23/ws")
+    board.add_argument("--serial", metavar="PORT", help="the board's serial console, e.g. /dev/ttyACM0")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOARDMCP_TOKEN"),
+        help="the board's bearer token for --url and --ws (default: $BOARDMCP_TOKEN)",
+    )
+    parser.add_argument("--baud", type=int, default=115200, help="serial speed (default: 115200)")
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    link: Link
+    if args.url:
+        link = HTTPLink(args.url, args.token, _progress)
+    elif args.ws:
+        link = WebSocketLink(args.ws, args.token)
+    else:
+        link = SerialLink(args.serial, args.baud)
+    return asyncio.run(run_bridge(link, _progress))
+
+
 VERBS: tuple[_Verb, ...] = (
     _Verb(
         "emulate",
@@ -106,6 +136,14 @@ VERBS: tuple[_Verb, ...] = (
         "The console is a pty that behaves like the chip's serial port: mpremote, picocom work.",
         _emulate_arguments,
         _emulate,
+    ),
+    _Verb(
+        "bridge",
+        "serve stdio MCP to a desktop client, forwarding to a board over HTTP, WebSocket or serial",
+        "Present the board as a stdio MCP server (what Claude Desktop, Cursor and the SDKs launch),\n"
+        "forwarding every message to the board and back. Logs go to stderr; stdout carries MCP only.",
+        _bridge_arguments,
+        _bridge,
     ),
     _Verb(
         "boards",
