@@ -130,6 +130,7 @@ class SerialLink:
         self._serial: serial.Serial | None = None
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
 
     async def open(self) -> None:
         """Open the port without toggling DTR/RTS (which resets many ESP32 boards)."""
@@ -146,7 +147,8 @@ class SerialLink:
         ser.reset_input_buffer()
         self._serial = ser
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._read, args=(loop,), name="boardmcp-serial", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(loop,), name="boardmcp-serial", daemon=True)
+        self._reader.start()
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         # A thread: pyserial blocks. Whole lines only; anything that is not JSON-RPC is console chatter.
@@ -177,6 +179,8 @@ class SerialLink:
     async def close(self) -> None:
         """Stop reading and close the port."""
         self._stop.set()
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join)  # it notices within the read timeout
         if self._serial is not None:
             self._serial.close()
 

@@ -4,6 +4,7 @@ import asyncio
 import os
 import sys
 import tty
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,17 @@ from mcp.shared.exceptions import MCPError
 
 from host_tools.bridge import SerialLink
 from host_tools.emulator.runner import EmulatedBoard
+from host_tools.profiles import load_profile
 
 BOARDMCP = str(Path(sys.executable).with_name("boardmcp"))
 MODES = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedBoard]:
+    """A board of this module's own: each bridge run is a desktop client session on every transport."""
+    with EmulatedBoard(load_profile("esp32s3"), workdir=tmp_path_factory.mktemp("bridge")) as b:
+        yield b
 
 
 def bridge_args(board: EmulatedBoard, transport: str) -> list[str]:

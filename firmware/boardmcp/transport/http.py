@@ -207,6 +207,7 @@ class HTTPServer:
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
         if target == "/ws" or target.startswith("/ws?"):
+            gc.collect()  # so the module loads into low holes, not across the largest free block
             from . import ws  # loaded on the first WebSocket client only
 
             return await ws.upgrade(self, reader, writer, method, headers, body[0])  # GET: body[0] is our buffer

@@ -131,6 +131,8 @@ class Connection:
             await self.write(data)
         except OSError:
             pass  # the peer is gone; the reader notices and closes
+        except MemoryError:
+            gc.collect()  # no room to frame this message: it is lost, the connection serves on
 
     def close(self):
         """The connection is gone: end its session (cancelling its requests) and wake idlers."""
