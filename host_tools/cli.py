@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import asyncio
+import os
 import signal
 import sys
 import threading
@@ -23,6 +25,7 @@ from host_tools.device.firmware import cache_dir, fetch_image
 from host_tools.device.flash import DEFAULT_BAUD, flash_image
 from host_tools.device.ports import Boot, resolve_port, restart_and_watch, wait_for_repl
 from host_tools.device.provision import Provisioned, boards_file, provision, save_board, saved_boards
+from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.emulator.runner import BoardError, EmulatedBoard
 from host_tools.profiles import Profile, ProfileError, list_profiles, load_profile, repo_root
 from host_tools.stage import StageError
@@ -260,6 +263,31 @@ def _discover(args: argparse.Namespace) -> int:
         token = "token saved" if saved.get(board.hostname, {}).get("token") else ""
         print(f"{board.hostname:16} {board.url:36} auth={board.auth:7} {token}".rstrip())
     return 0
+# -- bridge ------------------------------------------------------------------------------------
+
+
+def _bridge_arguments(parser: argparse.ArgumentParser) -> None:
+    board = parser.add_mutually_exclusive_group(required=True)
+    board.add_argument("--url", help="the board's Streamable HTTP endpoint, e.g. http://192.168.1.23/mcp")
+    board.add_argument("--ws", metavar="URL", help="the board's WebSocket, e.g. ws://192.168.1.23/ws")
+    board.add_argument("--serial", metavar="PORT", help="the board's serial console, e.g. /dev/ttyACM0")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOARDMCP_TOKEN"),
+        help="the board's bearer token for --url and --ws (default: $BOARDMCP_TOKEN)",
+    )
+    parser.add_argument("--baud", type=int, default=115200, help="serial speed (default: 115200)")
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    link: Link
+    if args.url:
+        link = HTTPLink(args.url, args.token, _progress)
+    elif args.ws:
+        link = WebSocketLink(args.ws, args.token)
+    else:
+        link = SerialLink(args.serial, args.baud)
+    return asyncio.run(run_bridge(link, _progress))
 
 
 VERBS: tuple[_Verb, ...] = (
@@ -316,6 +344,12 @@ VERBS: tuple[_Verb, ...] = (
         "wants a bearer token, and whether this host has its token (from `boardmcp provision`).",
         _discover_arguments,
         _discover,
+        "bridge",
+        "serve stdio MCP to a desktop client, forwarding to a board over HTTP, WebSocket or serial",
+        "Present the board as a stdio MCP server (what Claude Desktop, Cursor and the SDKs launch),\n"
+        "forwarding every message to the board and back. Logs go to stderr; stdout carries MCP only.",
+        _bridge_arguments,
+        _bridge,
     ),
     _Verb(
         "boards",

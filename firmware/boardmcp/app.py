@@ -56,17 +56,24 @@ def main():
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
     try:
-        asyncio.run(_serve(http, ip))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True)))
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip):
+async def _serve(http, ip, serial):
     await http.start()
+    if serial:
+        from .transport import serial as console  # only boards serving on the console load it
+
+        asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
+    print("mcp: serving ws://%s:%d/ws" % (ip or http.host, http.port))
+    if serial:
+        print("mcp: serving JSON-RPC lines on this console")
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)

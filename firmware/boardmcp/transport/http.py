@@ -214,6 +214,11 @@ class HTTPServer:
     async def _dispatch(self, reader, writer, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
+        if target == "/ws" or target.startswith("/ws?"):
+            gc.collect()  # so the module loads into low holes, not across the largest free block
+            from . import ws  # loaded on the first WebSocket client only
+
+            return await ws.upgrade(self, reader, writer, method, headers, body[0])  # GET: body[0] is our buffer
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
             await _send(writer, 404, _problem("Not found: MCP is served at " + self.path), extra)
