@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 MPY_STUBS := micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
 
-.PHONY: help emulate test lint format boards clean
+.PHONY: help emulate test lint format boards bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 emulate: $(STAMP)  ## Run an emulated board serving MCP on localhost (BOARD=esp32s3)
 	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token)
+
+bench: $(STAMP)  ## Benchmark the firmware beside FastMCP; writes docs/BENCHMARKS.md (QUICK=1: fewer requests)
+	@command -v valgrind >/dev/null || echo "bench: valgrind not found, so no instruction count (Debian: apt-get install valgrind)" >&2
+	@$(BIN)/boardmcp bench --board $(BOARD) $(if $(QUICK),--quick)
 
 boards: $(STAMP)  ## List the board profiles
 	@$(BIN)/boardmcp boards
