@@ -56,7 +56,10 @@ class Speaker:
         """Start talking: the handshake era's `initialize` + `notifications/initialized`."""
         if self.era == MODERN:
             return
-        status, head, body = exchange_once(self.endpoint.port, self.hello())
+        deadline = time.perf_counter() + 3.0
+        while (answer := exchange_once(self.endpoint.port, self.hello()))[0] == 503 and time.perf_counter() < deadline:
+            time.sleep(0.02)
+        status, head, body = answer
         check_result(status, body)
         for line in head.split(b"\r\n"):
             name, _, value = line.partition(b":")
@@ -175,6 +178,17 @@ def exchange_once(port: int, request: bytes, timeout: float = 10.0) -> tuple[int
                 raise BenchClientError(f"connection closed after {len(buf)} bytes")
             buf += chunk
     return parsed[0], parsed[1], parsed[2]
+
+
+def exchange_checked(port: int, request: bytes, settle: float = 3.0) -> dict[str, Any]:
+    """One request on a fresh connection, decoded and checked. A 503 (the server still holds the
+    connections of a previous series) is retried for up to `settle` seconds."""
+    deadline = time.perf_counter() + settle
+    while True:
+        status, _, body = exchange_once(port, request)
+        if status != 503 or time.perf_counter() > deadline:
+            return check_result(status, body)
+        time.sleep(0.02)
 
 
 @dataclass

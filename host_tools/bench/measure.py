@@ -21,6 +21,7 @@ from host_tools.bench.client import (
     Series,
     Speaker,
     check_result,
+    exchange_checked,
     exchange_once,
     run_series,
 )
@@ -62,8 +63,7 @@ def workload(endpoint: Endpoint, era: str) -> Workload:
     """Open the era, list the tools, and build every kind's request bytes (checked once each)."""
     speaker = Speaker(endpoint, era)
     speaker.open()
-    status, _, body = exchange_once(endpoint.port, speaker.request("tools/list", {}))
-    tools = check_result(status, body)["tools"]
+    tools = exchange_checked(endpoint.port, speaker.request("tools/list", {}))["tools"]
     work = Workload(speaker, sensor_tool=pick_sensor_tool(tools))
     builders: dict[str, Callable[[int, bool], bytes]] = {
         "tools/list": lambda rid, close: speaker.request("tools/list", {}, rid, close=close),
@@ -82,8 +82,7 @@ def workload(endpoint: Endpoint, era: str) -> Workload:
     for kind, build in builders.items():
         work.kinds[kind] = [build(rid, False) for rid in range(1, CONCURRENCY + 1)]
         work.closing[kind] = [build(rid, True) for rid in range(1, CONCURRENCY + 1)]
-        status, _, body = exchange_once(endpoint.port, work.kinds[kind][0])
-        check_result(status, body)
+        exchange_checked(endpoint.port, work.kinds[kind][0])
     return work
 
 
@@ -98,6 +97,7 @@ def latency_matrix(
         sensors[era] = work.sensor_tool
         for kind in work.kinds:
             for mode in MODES:
+                exchange_checked(endpoint.port, work.kinds[kind][0])  # the previous series has let go
                 if mode == "keep-alive":
                     workers, reconnect = [work.kinds[kind][:1]], False
                 elif mode == "new connection":
