@@ -65,7 +65,7 @@ def markdown(res: Results, options: BenchOptions) -> str:
         "",
         f"- **Commit:** {m.get('commit', '?')}",
         f"- **Machine:** {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('os', '?')}",
-        f"- **VMs:** MicroPython {m.get('micropython', '?')} (`{res.vm_binary}`); CPython {m.get('python', '?')}",
+        f"- **VMs:** {m.get('micropython', '?')} (`{res.vm_binary}`); CPython {m.get('python', '?')}",
         f"- **Board:** `{p.name}` ({p.title}), profile heap {p.heap_bytes // 1024} KB; the VM gets"
         f" `-X heapsize={res.idle.get('vm_heap', 0) // 1024}K` (profile heap + {_kb(SIM_HEAP_BYTES)} allowance for"
         f" the simulated hardware, whose measured footprint is {sim:,} B)",

@@ -171,7 +171,7 @@ def machine_facts() -> dict[str, str]:
         "python": platform.python_version(),
         "micropython": mpy,
         "commit": _git("rev-parse", "--short=12", "HEAD")
-        + (" (uncommitted changes)" if _git("status", "--porcelain") else ""),
+        + (" (uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""),
     }
 
 
