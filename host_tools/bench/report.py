@@ -86,7 +86,9 @@ def markdown(res: Results, options: BenchOptions) -> str:
         "*new connection*: one client, a TCP connection per request (`Connection: close`); *8 concurrent*: eight",
         "keep-alive clients at once. Modern era = 2026-07-28 (no session; `server/discover`), handshake era =",
         "2025-11-25 (`initialize`, then the session). FastMCP columns: its figure and the ratio to the board's",
-        "(latency: FastMCP / board; req/s: board / FastMCP; >1 means the board is faster).",
+        "(latency: FastMCP / board; req/s: board / FastMCP; >1 means the board is faster). Wall-clock figures",
+        "move with whatever else the machine runs (client and server share its cores): compare within one run;",
+        "the instruction count below is the figure to compare across commits.",
         "",
     ]
     for era in (MODERN, HANDSHAKE):
