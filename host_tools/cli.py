@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import signal
@@ -292,6 +293,45 @@ def _bridge(args: argparse.Namespace) -> int:
     return asyncio.run(run_bridge(link, _progress))
 
 
+# -- bench ---------------------------------------------------------------------------------------
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile name or path to one (default: {DEFAULT_BOARD})"
+    )
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--quick", action="store_const", dest="level", const="quick", help="fewer requests (minutes)")
+    level.add_argument(
+        "--smoke", action="store_const", dest="level", const="smoke", help="a few requests: shows the harness works"
+    )
+    parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
+    parser.add_argument(
+        "--out", type=Path, help="the Markdown report (default: docs/BENCHMARKS.md; the chart goes beside it)"
+    )
+    parser.add_argument("--workdir", type=Path, help="where the boards' files live (default: build/bench)")
+    parser.set_defaults(level="full")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
+    from host_tools.bench.run import BenchOptions, run_bench  # noqa: PLC0415
+
+    options = BenchOptions(board=args.board, level=args.level, fastmcp=not args.no_fastmcp)
+    command = "make bench" if args.level == "full" else f"boardmcp bench --{args.level}"
+    options = dataclasses.replace(options, command=command)
+    if args.out:
+        options = dataclasses.replace(options, out_md=args.out, out_png=args.out.with_name(options.out_png.name))
+    if args.workdir:
+        options = dataclasses.replace(options, workdir=args.workdir)
+    try:
+        run_bench(options, _progress)
+    except (BoardError, BenchClientError, OSError) as exc:
+        _progress(f"bench failed: {exc}")
+        return 1
+    return 0
+
+
 VERBS: tuple[_Verb, ...] = (
     _Verb(
         "emulate",
@@ -354,6 +394,16 @@ VERBS: tuple[_Verb, ...] = (
         "forwarding every message to the board and back. Logs go to stderr; stdout carries MCP only.",
         _bridge_arguments,
         _bridge,
+    ),
+    _Verb(
+        "bench",
+        "measure the firmware on emulated boards beside FastMCP; write docs/BENCHMARKS.md",
+        "Boot emulated boards and measure, over loopback, latency and throughput (keep-alive, a new\n"
+        "connection per request, 8 concurrent clients) in both protocol eras, heap per request and at\n"
+        "idle, the smallest working heap, deployed .mpy bytes, boot time and callgrind instructions per\n"
+        "tools/call; the same requests against a FastMCP server. Needs valgrind for the instruction count.",
+        _bench_arguments,
+        _bench,
     ),
     _Verb(
         "boards",
