@@ -3,6 +3,7 @@
 import asyncio
 
 from boardmcp import jsonrpc
+from boardmcp.context import Context
 from boardmcp.registry import NotFound, Registry, text
 from boardmcp.server import Server
 
@@ -161,6 +162,13 @@ async def test_handshake_ask_round_trip_and_cancellation():
     )
     r = await task
     assert r["content"][0]["text"] == "hi ada" and not session.pending and not session.inflight
+    # The server pings the client the same way (no capability needed).
+    ctx = Context(srv, 3, {}, False, session, out)
+    task = asyncio.create_task(ctx.ask({"p": ("ping", {})}))
+    await asyncio.sleep_ms(10)
+    assert out.sent[-1]["method"] == "ping"
+    srv.accept({"jsonrpc": "2.0", "id": out.sent[-1]["id"], "result": {}}, True, False, session)
+    assert await task == {"p": {}}
     # A cancelled request ends without a result and leaves nothing behind.
     task = asyncio.create_task(srv.handle(_req("tools/call", {"name": "slow"}, rid=9), False, session, out))
     await asyncio.sleep_ms(30)
