@@ -539,14 +539,20 @@ async def _send_pieces(writer, status, pieces, extra):
         _REASONS.get(status, ""),
     )
     writer.write(head.encode() + extra + b"\r\n")
-    acc = bytearray()
-    for piece in pieces:
-        acc.extend(piece.encode())
-        if len(acc) >= CHUNK:
-            writer.write(_chunk(acc))
-            await writer.drain()
-            acc = bytearray()
-    writer.write(_chunk(acc) + b"0\r\n\r\n")
+    try:
+        acc = bytearray()
+        for piece in pieces:
+            acc.extend(piece.encode())
+            if len(acc) >= CHUNK:
+                writer.write(_chunk(acc))
+                await writer.drain()
+                acc = bytearray()
+        writer.write(_chunk(acc) + b"0\r\n\r\n")
+    except MemoryError:
+        # Too late for an error response: the status line is out. Ending the connection
+        # without the last chunk tells the client the response is incomplete.
+        gc.collect()
+        raise _Closed()
     await writer.drain()
 
 
