@@ -35,6 +35,7 @@ MISSING_CAPABILITY = const(-32021)
 ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
 
 # Which client capability each server-to-client request needs.
+_NO_META = {}  # read only: spares a dict per request without params._meta
 _NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 
 
@@ -126,7 +127,7 @@ class Context:
         self._wake = None
         meta = params.get("_meta")
         if not isinstance(meta, dict):
-            meta = {}
+            meta = _NO_META
         token = meta.get("progressToken")
         self.progress_token = token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
         self._progress = None
