@@ -3,12 +3,18 @@
 import asyncio
 import gc
 
-from . import NAME, VERSION, config, net
+import machine
+from micropython import const
+
+from . import NAME, VERSION, config, net, ratelimit
 from .auth import Guard
 from .registry import Registry
 from .server import Server
 from .tools import gpio, system
 from .transport.http import HTTPServer
+
+WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
+_WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
 
 
 def build_server(profile):
@@ -17,7 +23,7 @@ def build_server(profile):
     system.register(reg, profile)
     gpio.register(reg, profile)
     for name in profile.get("fixtures", ()):
-        # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        # Test fixtures (the conformance suites', faults), only on profiles that ask for them.
         __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     return Server(reg, profile["name"])
 
@@ -55,16 +61,33 @@ def main():
         request_timeout_ms=opts["request_timeout_ms"],
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
+    rate = opts["rate"]
+    if rate:
+        ratelimit.configure(rate["per_s"], rate["burst"])
+    watchdog_ms = cfg.get("watchdog_ms", WATCHDOG_MS)
     try:
-        asyncio.run(_serve(http, ip, cfg.get("serial", True)))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True), wifi, watchdog_ms))
+    except KeyboardInterrupt:
+        # The console user wants the REPL: keep the watchdog from resetting the board under them.
+        # Any other way out leaves it unfed, so a crashed server comes back by itself.
+        if watchdog_ms:
+            machine.WDT(timeout=_WATCHDOG_PARKED_MS)
+        raise
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip, serial):
+async def _serve(http, ip, serial, wifi, watchdog_ms):
+    # The server, and beside it the watchdog's feeder, the Wi-Fi watch and the console transport.
     await http.start()
+    if watchdog_ms:
+        # Fed from the event loop: a handler that blocks it (a hung driver, a runaway loop)
+        # starves the feeder and the hardware watchdog resets the board.
+        asyncio.create_task(_feed(machine.WDT(timeout=watchdog_ms), watchdog_ms // 4))  # noqa: RUF006
+    # Rejoin after Wi-Fi drops; a new address (DHCP) is added to the hosts requests may name.
+    asyncio.create_task(net.keep_connected(wifi["ssid"], wifi.get("password", ""), http.guard.add_host))  # noqa: RUF006
     if serial:
         from .transport import serial as console  # only boards serving on the console load it
 
@@ -77,3 +100,9 @@ async def _serve(http, ip, serial):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+
+
+async def _feed(wdt, every_ms):
+    while True:
+        wdt.feed()
+        await asyncio.sleep_ms(every_ms)

@@ -6,7 +6,8 @@
 Layout of `workdir`:
     fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
     sim/          machine.py, network.py, esp32.py and this instance's sim.json (first on sys.path)
-    state/        what the board keeps in flash outside its filesystem (NVS)
+    state/        what the board keeps in flash outside its filesystem (NVS), and faults.json:
+                  the faults tests inject (inject_fault)
     console.log   everything the console showed
 """
 
@@ -76,7 +77,8 @@ class EmulatedBoard:
     `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
     point the board can join ({"ssid", "password", "rssi"}); `http_options` are added to config.json's
-    "http" (e.g. {"idle_timeout_ms": 500}); `provisioned` False stages a config.json without Wi-Fi
+    "http" (e.g. {"idle_timeout_ms": 500}), `config_options` to its top level (e.g.
+    {"watchdog_ms": 2000}); `provisioned` False stages a config.json without Wi-Fi
     credentials or token, so the board boots into its setup page. `announce` turns on the
     firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `progress`
     receives boot messages.
@@ -92,6 +94,7 @@ class EmulatedBoard:
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
         http_options: dict[str, Any] | None = None,
+        config_options: dict[str, Any] | None = None,
         provisioned: bool = True,
         announce: bool = False,
         progress: Callable[[str], None] | None = None,
@@ -103,6 +106,7 @@ class EmulatedBoard:
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
         self.http_options = dict(http_options or {})
+        self.config_options = dict(config_options or {})
         self.provisioned = provisioned
         self.announce = announce
         self._progress = progress or (lambda _msg: None)
@@ -134,6 +138,7 @@ class EmulatedBoard:
         config: dict[str, Any] = {
             "http": {"host": "127.0.0.1", "port": self.port, **self.http_options},
             "mdns": self.announce,
+            **self.config_options,
         }
         if self.provisioned:
             config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
@@ -224,6 +229,21 @@ class EmulatedBoard:
         tmp = self.workdir / "sim" / "sim.json.tmp"
         tmp.write_text(json.dumps(sim))
         tmp.replace(tmp.with_suffix(""))
+
+    def inject_fault(self, name: str, fault: str | None) -> None:
+        """Make part of the emulated hardware misbehave from its next use on: "wifi": "down"
+        (the access point is gone: the link drops and joins fail); None repairs it. Faults
+        survive resets."""
+        path = self.workdir / "state" / "faults.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        faults = json.loads(path.read_text()) if path.exists() else {}
+        if fault is None:
+            faults.pop(name, None)
+        else:
+            faults[name] = fault
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(faults))
+        tmp.replace(path)
 
     def _take_reset_request(self) -> int | None:
         path = self.workdir / "sim" / "reset_request"

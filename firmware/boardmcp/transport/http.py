@@ -16,7 +16,7 @@ import time
 
 from micropython import const
 
-from .. import jsonrpc
+from .. import jsonrpc, ratelimit
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
@@ -48,6 +48,7 @@ _REASONS = {
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     501: "Not Implemented",
     503: "Service Unavailable",
@@ -214,6 +215,10 @@ class HTTPServer:
     async def _dispatch(self, reader, writer, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
+        wait = ratelimit.wait_s(writer.get_extra_info("peername"))
+        if wait:
+            await _send(writer, 429, _problem("Too many requests; slow down"), extra + b"Retry-After: %d\r\n" % wait)
+            return keep
         if target == "/ws" or target.startswith("/ws?"):
             gc.collect()  # so the module loads into low holes, not across the largest free block
             from . import ws  # loaded on the first WebSocket client only

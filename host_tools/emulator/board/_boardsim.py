@@ -74,3 +74,13 @@ def reset_board(cause, message=None):
     os.system("kill -%d $PPID" % RESET_SIGNAL)
     while True:  # the signal lands while system() returns
         pass
+
+
+def fault(name):
+    # The fault injected on a device or bus ("absent", "crc", "stuck"), or None. Tests write
+    # faults.json in the state dir while the board runs; it is re-read on every transaction.
+    try:
+        with open(state_path("faults.json")) as f:
+            return json.load(f).get(name)
+    except OSError:
+        return None
