@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
 from host_tools.emulator.runner import SIM_HEAP_BYTES, EmulatedBoard, free_port
@@ -40,9 +40,11 @@ class HeapStats:
 class BenchBoard:
     """An emulated board for the bench. `vm_heap` sets the VM's whole `-X heapsize` (the profile's
     heap plus the sim allowance by default); `probe` stages the stats probe as main.py, else the
-    real main.py runs alone, as deployed."""
+    real main.py runs alone, as deployed. `options` go to EmulatedBoard (e.g. http_options)."""
 
-    def __init__(self, profile: Profile, workdir: Path, *, vm_heap: int | None = None, probe: bool = True) -> None:
+    def __init__(
+        self, profile: Profile, workdir: Path, *, vm_heap: int | None = None, probe: bool = True, **options: Any
+    ) -> None:
         heap = (vm_heap if vm_heap is not None else profile.heap_bytes + SIM_HEAP_BYTES) - SIM_HEAP_BYTES
         self.vm_heap = heap + SIM_HEAP_BYTES
         self.stats_port = free_port() if probe else 0
@@ -53,7 +55,7 @@ class BenchBoard:
             source = PROBE.read_text().replace("STATS_PORT = 0", f"STATS_PORT = {self.stats_port}", 1)
             (firmware / "main.py").write_text(source)
         self.board = EmulatedBoard(
-            dataclasses.replace(profile, heap_bytes=heap), workdir=workdir / "board", firmware_dir=firmware
+            dataclasses.replace(profile, heap_bytes=heap), workdir=workdir / "board", firmware_dir=firmware, **options
         )
 
     @property

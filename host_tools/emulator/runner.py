@@ -136,7 +136,9 @@ class EmulatedBoard:
     def config(self) -> dict[str, Any]:
         """The config.json staged on the board."""
         config: dict[str, Any] = {
-            "http": {"host": "127.0.0.1", "port": self.port, **self.http_options},
+            # Every client of an emulated board comes from 127.0.0.1, so a per-client rate
+            # limit would lump them all together: off unless http_options set one.
+            "http": {"host": "127.0.0.1", "port": self.port, "rate": None, **self.http_options},
             "mdns": self.announce,
             **self.config_options,
         }

@@ -1,0 +1,115 @@
+"""Fixtures for the robustness suite: an emulated board whose heap the tests can read.
+
+The board runs the bench's stats probe beside the real firmware (host_tools/bench/board/probe.py):
+a side port that reports the VM's heap after a gc.collect(), so every test can check that what
+it did left nothing behind. The raw HTTP and WebSocket helpers are tests/integration/wire.py's.
+"""
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
+
+from wire import Console, open_session, post, ws_frame, ws_read_frame, ws_upgrade
+
+from host_tools.bench.targets import BenchBoard
+from host_tools.emulator.runner import EmulatedBoard
+from host_tools.profiles import load_profile
+
+V = "2026-07-28"
+META = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
+MAX_SESSIONS = 4  # firmware/boardmcp/server.py
+# What the heap may differ from idle by after a test (bytes): the GC's view of a live heap
+# moves by a few small blocks with where the last request's leftovers happened to land.
+HEAP_SLACK = 1024
+# How long the board may take to let go of what a test left: refused and cut-off connections
+# linger (1 s), idle keep-alive connections time out (IDLE_MS), streams notice their client left.
+SETTLE_S = 15
+REQUEST_MS = 1500
+IDLE_MS = 2000
+
+
+def modern(method: str, params: dict | None = None, rid: int | str = 1) -> dict:
+    """A 2026-07-28 request (with the _meta envelope)."""
+    return {"jsonrpc": "2.0", "id": rid, "method": method, "params": {**(params or {}), "_meta": META}}
+
+
+def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
+    """The routing headers a 2026-07-28 request carries."""
+    h = {"MCP-Protocol-Version": V, "Mcp-Method": method}
+    if name:
+        h["Mcp-Name"] = name
+    return h
+
+
+def serves(board: EmulatedBoard) -> bool:
+    """One server/discover on a fresh connection succeeds."""
+    status, _, reply = post(board, modern("server/discover", rid="alive"), modern_headers("server/discover"))
+    return status == 200 and reply["result"]["supportedVersions"] == [V]
+
+
+class Probed:
+    """The board, its heap figures, and its idle heap (live bytes after a collection)."""
+
+    def __init__(self, bench: BenchBoard) -> None:
+        self.bench = bench
+        self.board = bench.board
+        self.pid = bench.board.pid
+        self.idle = 0
+
+    def live(self) -> int:
+        """Bytes in use on the board after a gc.collect()."""
+        return self.bench.stats("c").alloc
+
+    def settle(self) -> int:
+        """Wait (bounded) until the heap is back to idle; return the last reading."""
+        deadline = time.monotonic() + SETTLE_S
+        while (now := self.live()) > self.idle + HEAP_SLACK and time.monotonic() < deadline:
+            time.sleep(0.25)
+        return now
+
+
+@pytest.fixture(scope="session")
+def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
+    """A default board (esp32s3) with the heap probe and short timeouts, warmed up: every
+    transport used once and the session table full, so what stays loaded counts as idle."""
+    workdir = tmp_path_factory.mktemp("robust")
+    options = {"request_timeout_ms": REQUEST_MS, "idle_timeout_ms": IDLE_MS}
+    bench = BenchBoard(load_profile("esp32s3"), workdir, http_options=options)
+    with bench:
+        p = Probed(bench)
+        _warm_up(p.board)
+        time.sleep(IDLE_MS / 1000 + 1.5)
+        p.idle = min(p.live() for _ in range(3))
+        yield p
+
+
+def _warm_up(board: EmulatedBoard) -> None:
+    for _ in range(MAX_SESSIONS):
+        session = open_session(board)
+        assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
+    assert serves(board)
+    s, head = ws_upgrade(board)
+    with s:
+        s.sendall(ws_frame(1, b'{"jsonrpc":"2.0","id":1,"method":"ping"}'))
+        assert ws_read_frame(s, head.partition(b"\r\n\r\n")[2])[0] == 1
+    console = Console(board.console)
+    try:
+        assert console.call("ping", rid="warm")["result"] == {}
+    finally:
+        console.close()
+
+
+@pytest.fixture
+def board(probed: Probed) -> Iterator[EmulatedBoard]:
+    """The probed board for one test, checked afterwards: the same VM (no crash or reset),
+    still serving, and its heap back to idle."""
+    yield probed.board
+    assert probed.board.pid == probed.pid, "the board reset during the test:\n" + probed.board.console_log[-2000:]
+    assert serves(probed.board)
+    live = probed.settle()
+    assert live <= probed.idle + HEAP_SLACK, f"heap {live} B after the test, idle {probed.idle} B"
