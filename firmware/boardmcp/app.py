@@ -15,6 +15,7 @@ from .transport.http import HTTPServer
 
 WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
 _WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
+SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
 
 
 def build_server(profile):
@@ -82,10 +83,7 @@ def main():
 async def _serve(http, ip, serial, wifi, watchdog_ms):
     # The server, and beside it the watchdog's feeder, the Wi-Fi watch and the console transport.
     await http.start()
-    if watchdog_ms:
-        # Fed from the event loop: a handler that blocks it (a hung driver, a runaway loop)
-        # starves the feeder and the hardware watchdog resets the board.
-        asyncio.create_task(_feed(machine.WDT(timeout=watchdog_ms), watchdog_ms // 4))  # noqa: RUF006
+    asyncio.create_task(_supervise(http, machine.WDT(timeout=watchdog_ms) if watchdog_ms else None))  # noqa: RUF006
     # Rejoin after Wi-Fi drops; a new address (DHCP) is added to the hosts requests may name.
     asyncio.create_task(net.keep_connected(wifi["ssid"], wifi.get("password", ""), http.guard.add_host))  # noqa: RUF006
     if serial:
@@ -102,7 +100,14 @@ async def _serve(http, ip, serial, wifi, watchdog_ms):
         await asyncio.sleep(3600)
 
 
-async def _feed(wdt, every_ms):
-    while True:
-        wdt.feed()
-        await asyncio.sleep_ms(every_ms)
+async def _supervise(http, wdt):
+    # Feeds the watchdog from the event loop, so a handler that blocks the loop (a hung driver,
+    # a runaway loop) starves it and the watchdog resets the board. And resets the board at once
+    # if the HTTP accept loop has died (asyncio's accept loop does not survive running out of
+    # memory while taking a connection), since nothing new would be served again.
+    while http.accepting():
+        if wdt is not None:
+            wdt.feed()
+        await asyncio.sleep_ms(SUPERVISE_MS)
+    print("http: no longer accepting connections (out of memory while taking one?); resetting")
+    machine.reset()

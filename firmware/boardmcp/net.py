@@ -63,19 +63,25 @@ async def keep_connected(ssid, password, on_join):
     sta = station()
     while True:
         await asyncio.sleep_ms(CHECK_MS)
-        if sta.isconnected():
-            continue
-        print("wifi: lost %r (status %d); rejoining" % (ssid, sta.status()))
-        backoff = BACKOFF_MIN_MS
-        while True:
-            ip = await _rejoin(sta, ssid, password)
-            if ip:
-                print("wifi: rejoined %r as %s" % (ssid, ip))
-                on_join(ip)
-                break
-            print("wifi: rejoin failed (status %d); next try in %d ms" % (sta.status(), backoff))
-            await asyncio.sleep_ms(backoff)
-            backoff = min(2 * backoff, BACKOFF_MAX_MS)
+        try:
+            if not sta.isconnected():
+                await _recover(sta, ssid, password, on_join)
+        except MemoryError:
+            pass  # a full heap for a moment must not end the watch: look again next round
+
+
+async def _recover(sta, ssid, password, on_join):
+    print("wifi: lost %r (status %d); rejoining" % (ssid, sta.status()))
+    backoff = BACKOFF_MIN_MS
+    while True:
+        ip = await _rejoin(sta, ssid, password)
+        if ip:
+            print("wifi: rejoined %r as %s" % (ssid, ip))
+            on_join(ip)
+            return
+        print("wifi: rejoin failed (status %d); next try in %d ms" % (sta.status(), backoff))
+        await asyncio.sleep_ms(backoff)
+        backoff = min(2 * backoff, BACKOFF_MAX_MS)
 
 
 async def _rejoin(sta, ssid, password):

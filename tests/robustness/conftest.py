@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
 
-from wire import Console, open_session, post, ws_frame, ws_read_frame, ws_upgrade
+from wire import Console, Stream, open_session, post, ws_frame, ws_read_frame, ws_upgrade
 
 from host_tools.bench.targets import BenchBoard
 from host_tools.emulator.runner import EmulatedBoard
@@ -93,6 +93,12 @@ def _warm_up(board: EmulatedBoard) -> None:
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
     assert serves(board)
+    # A GET stream and a listen stream (the first listen loads what listeners need, ~3 KB).
+    Stream(board).send(None, open_session(board), method="GET").close()
+    listen = modern("subscriptions/listen", {"notifications": {"toolsListChanged": True}})
+    stream = Stream(board).send(listen, modern_headers("subscriptions/listen"))
+    assert stream.event()["method"] == "notifications/subscriptions/acknowledged"
+    stream.close()
     s, head = ws_upgrade(board)
     with s:
         s.sendall(ws_frame(1, b'{"jsonrpc":"2.0","id":1,"method":"ping"}'))

@@ -25,6 +25,7 @@ MAX_BODY = const(8192)  # a larger body needs a contiguous block a small heap ma
 CHUNK = const(1024)  # streamed responses go out in chunks of about this size
 MAX_CONNECTIONS = const(8)
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
+MAX_LINGERING = const(4)  # refused connections draining at once
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
@@ -94,12 +95,18 @@ class HTTPServer:
         self.port = port
         self.path = path
         self.active = 0
+        self.refusing = 0
         self.streams = 0
         self._listener = None
 
     async def start(self):
         """Bind and start accepting connections."""
         self._listener = await asyncio.start_server(self._serve_connection, self.host, self.port, backlog=4)
+
+    def accepting(self):
+        """False once the accept loop has ended: closed, or killed by an error it cannot
+        survive (out of memory while taking a connection); nothing new is served after that."""
+        return self._listener is not None and not self._listener.task.done()  # pyright: ignore[reportAttributeAccessIssue]
 
     def close(self):
         """Stop accepting connections."""
@@ -108,11 +115,16 @@ class HTTPServer:
 
     async def _serve_connection(self, reader, writer):
         if self.active >= MAX_CONNECTIONS:
+            # Each refusal lingering costs a task: past a few, close right after the 503.
+            self.refusing += 1
             try:
                 await _send(writer, 503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
-                await _discard_input(reader, memoryview(_SCRATCH))
-            except OSError:
+                if self.refusing <= MAX_LINGERING:
+                    await _discard_input(reader, memoryview(_SCRATCH))
+            except (OSError, MemoryError):
                 pass
+            finally:
+                self.refusing -= 1
             await _close(writer)
             return
         self.active += 1
