@@ -82,13 +82,14 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
     bench = BenchBoard(load_profile("esp32s3"), workdir, http_options=options)
     with bench:
         p = Probed(bench)
-        _warm_up(p.board)
+        warm_up(p.board)
         time.sleep(IDLE_MS / 1000 + 1.5)
         p.idle = min(p.live() for _ in range(3))
         yield p
 
 
-def _warm_up(board: EmulatedBoard) -> None:
+def warm_up(board: EmulatedBoard) -> None:
+    """Use every transport once and fill the session table: what stays loaded is idle."""
     for _ in range(MAX_SESSIONS):
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
