@@ -148,7 +148,7 @@ class HTTPServer:
             # Not even a buffer for this connection: refuse it, and let the others go on.
             gc.collect()
             try:
-                await _send(writer, 503, _problem("Out of memory on the board; retry"), b"Connection: close\r\n")
+                await _send(writer, 503, _problem("Out of memory on the board; retry"), _CLOSE_RETRY)
             except OSError:
                 pass
         finally:
