@@ -94,6 +94,12 @@ def warm_up(board: EmulatedBoard) -> None:
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
     assert serves(board)
+    # Every list, and every tool (modules that load on first use stay loaded).
+    for method in ("tools/list", "resources/list", "resources/templates/list", "prompts/list"):
+        assert post(board, modern(method), modern_headers(method))[0] == 200
+    for name, arguments in (("system_info", {}), ("led", {"state": "toggle"})):
+        body = modern("tools/call", {"name": name, "arguments": arguments})
+        assert post(board, body, modern_headers("tools/call", name))[0] == 200
     # A GET stream and a listen stream (the first listen loads what listeners need, ~3 KB).
     Stream(board).send(None, open_session(board), method="GET").close()
     listen = modern("subscriptions/listen", {"notifications": {"toolsListChanged": True}})
