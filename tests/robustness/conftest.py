@@ -46,6 +46,19 @@ def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
     return h
 
 
+def wait_serving(board: EmulatedBoard, timeout: float = 30) -> None:
+    """Retry, as a client would, until the board answers again (after a reset)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if serves(board):
+                return
+        except (OSError, IndexError, KeyError):
+            pass
+        assert time.monotonic() < deadline, "the board did not come back:\n" + board.console_log[-3000:]
+        time.sleep(0.2)
+
+
 def serves(board: EmulatedBoard) -> bool:
     """One server/discover on a fresh connection succeeds."""
     status, _, reply = post(board, modern("server/discover", rid="alive"), modern_headers("server/discover"))
@@ -65,6 +78,11 @@ class Probed:
         """Bytes in use on the board after a gc.collect()."""
         return self.bench.stats("c").alloc
 
+    def settle_idle(self) -> int:
+        """The idle heap, once warm-up's connections have timed out."""
+        time.sleep(IDLE_MS / 1000 + 1.5)
+        return min(self.live() for _ in range(3))
+
     def settle(self) -> int:
         """Wait (bounded) until the heap is back to idle; return the last reading."""
         deadline = time.monotonic() + SETTLE_S
@@ -83,8 +101,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
     with bench:
         p = Probed(bench)
         warm_up(p.board)
-        time.sleep(IDLE_MS / 1000 + 1.5)
-        p.idle = min(p.live() for _ in range(3))
+        p.idle = p.settle_idle()
         yield p
 
 
@@ -119,9 +136,23 @@ def warm_up(board: EmulatedBoard) -> None:
 
 @pytest.fixture
 def board(probed: Probed) -> Iterator[EmulatedBoard]:
-    """The probed board for one test, checked afterwards: the same VM (no crash or reset),
-    still serving, and its heap back to idle."""
-    yield probed.board
+    """The probed board for one test, checked afterwards (see unharmed)."""
+    yield fresh(probed)
+    unharmed(probed)
+
+
+def fresh(probed: Probed) -> EmulatedBoard:
+    """The probed board, warmed up again if an earlier test reset it (and failed for it)."""
+    if probed.board.pid != probed.pid:
+        wait_serving(probed.board)
+        warm_up(probed.board)
+        probed.pid = probed.board.pid
+        probed.idle = probed.settle_idle()
+    return probed.board
+
+
+def unharmed(probed: Probed) -> None:
+    """The same VM as before the test (no crash or reset), still serving, heap back to idle."""
     assert probed.board.pid == probed.pid, "the board reset during the test:\n" + probed.board.console_log[-2000:]
     assert serves(probed.board)
     live = probed.settle()

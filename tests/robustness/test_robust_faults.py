@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import HEAP_SLACK, SETTLE_S, modern, modern_headers, serves, warm_up
+from conftest import HEAP_SLACK, SETTLE_S, modern, modern_headers, serves, wait_serving, warm_up
 from websockets.sync.client import connect
 from wire import Console, post
 
@@ -51,19 +51,6 @@ def back_to(bench: BenchBoard, idle: int) -> int:
     while (now := live(bench)) > idle + HEAP_SLACK and time.monotonic() < deadline:
         time.sleep(0.25)
     return now
-
-
-def wait_serving(board: EmulatedBoard, timeout: float = 30) -> None:
-    """Retry, as a client would, until the board answers again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if serves(board):
-                return
-        except (OSError, IndexError, KeyError):
-            pass
-        assert time.monotonic() < deadline, "the board did not come back:\n" + board.console_log[-3000:]
-        time.sleep(0.2)
 
 
 def test_a_raising_tool_is_an_error_result(faulty: BenchBoard) -> None:

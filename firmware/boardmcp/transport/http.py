@@ -25,7 +25,8 @@ MAX_BODY = const(8192)  # a larger body needs a contiguous block a small heap ma
 CHUNK = const(1024)  # streamed responses go out in chunks of about this size
 MAX_CONNECTIONS = const(8)
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
-MAX_LINGERING = const(4)  # refused connections draining at once
+MAX_LINGERING = const(4)  # refused connections draining for LINGER_MS at once; more get SHORT_LINGER_MS
+SHORT_LINGER_MS = const(100)
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
@@ -78,6 +79,19 @@ class _NoSession(Exception):
         self.reason = reason
 
 
+_BUSY = None  # the whole 503 for a connection over the limit, built at the first refusal
+
+
+def _busy():
+    # A storm of connections is when the heap is scarcest: each refusal sends these same bytes.
+    global _BUSY
+    if _BUSY is None:
+        body = _problem("Too many connections; retry shortly")
+        head = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        _BUSY = (head % len(body)).encode() + _CLOSE_RETRY + b"\r\n" + body
+    return _BUSY
+
+
 def _problem(reason):
     # Body of an HTTP-level refusal: a JSON-RPC error without id, as the MCP spec allows.
     return jsonrpc.error(None, INVALID_REQUEST, reason)
@@ -115,12 +129,13 @@ class HTTPServer:
 
     async def _serve_connection(self, reader, writer):
         if self.active >= MAX_CONNECTIONS:
-            # Each refusal lingering costs a task: past a few, close right after the 503.
+            # Each refusal lingering costs a task: past a few, they linger only briefly.
             self.refusing += 1
             try:
-                await _send(writer, 503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
-                if self.refusing <= MAX_LINGERING:
-                    await _discard_input(reader, memoryview(_SCRATCH))
+                writer.write(_busy())
+                await writer.drain()
+                linger = LINGER_MS if self.refusing <= MAX_LINGERING else SHORT_LINGER_MS
+                await _discard_input(reader, memoryview(_SCRATCH), linger)
             except (OSError, MemoryError):
                 pass
             finally:
@@ -445,7 +460,10 @@ class _Reply:
     def abandon(self):
         """A cancelled request: end its SSE stream, or drop the connection if nothing was sent."""
         if self.sse:
-            self.writer.write(b"0\r\n\r\n")
+            try:
+                self.writer.write(b"0\r\n\r\n")
+            except OSError:
+                return False  # the client has gone (the usual reason for a cancel): close
             return True
         return False
 
@@ -522,10 +540,10 @@ async def _read_into(reader, mv, timeout_ms):
     return await asyncio.wait_for_ms(reader.readinto(mv), timeout_ms)
 
 
-async def _discard_input(reader, mv):
+async def _discard_input(reader, mv, linger_ms=LINGER_MS):
     # Closing with unread input makes the kernel send RST, which can destroy the refusal we
     # just sent before the client reads it. Drain briefly (bounded in time) first.
-    deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
+    deadline = time.ticks_add(time.ticks_ms(), linger_ms)
     try:
         while await _read_into(reader, mv, min(200, time.ticks_diff(deadline, time.ticks_ms()))):
             pass
