@@ -4,9 +4,9 @@ board at a profile's heap, every answer checked, the heap read after a collectio
     result = run_soak(SoakOptions(board="esp32", requests=20000), progress=print)
     result.failures, result.windows[-1].live
 
-Five clients run at once, each on its own thread and connection, taking requests from one shared
-count: HTTP keep-alive in each protocol era, HTTP with a new connection per request, a WebSocket,
-and the serial console. Each cycles through tools/list, tools/call (system_info, led), discover or
+Five clients run at once, each on its own thread and connection: HTTP keep-alive in each protocol
+era, HTTP with a new connection per request, a WebSocket, and the serial console. Each first makes
+WARM_UP requests (uncounted), then all take requests from one shared count. Each cycles through tools/list, tools/call (system_info, led), discover or
 ping. After every `window` requests the heap is read after a gc.collect() (the bench's stats probe):
 a leak shows as live heap that keeps growing from window to window.
 """
@@ -36,6 +36,8 @@ _META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprot
 # A window's live heap may exceed the first window's by this much and still count as flat: the
 # GC's view moves by a few small blocks with where the last request's leftovers landed.
 FLAT_SLACK = 1024
+TIMEOUT_S = 5  # a request unanswered this long has failed
+WARM_UP = 12  # requests each client makes before the soak (every kind at least twice)
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _http_client(bench: BenchBoard, era: str, reconnect: bool) -> Callable[[_Cou
             done += 1
             try:
                 if sock is None:
-                    sock = socket.create_connection(("127.0.0.1", bench.endpoint.port), timeout=10)
+                    sock = socket.create_connection(("127.0.0.1", bench.endpoint.port), timeout=TIMEOUT_S)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.sendall(request)
                 while (parsed := parse_response(buf)) is None:
@@ -190,7 +192,7 @@ def _ws_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], None]],
                 if ws is None:
                     ws = connect(url, additional_headers={"Authorization": f"Bearer {bench.endpoint.token}"})
                 ws.send(json.dumps({"jsonrpc": "2.0", "id": done, "method": method, "params": params}))
-                _check_message(json.loads(ws.recv(timeout=10)), done)
+                _check_message(json.loads(ws.recv(timeout=TIMEOUT_S)), done)
             except (OSError, WebSocketException, BenchClientError, ValueError) as exc:
                 fail(f"websocket: {exc}")
                 if ws is not None and ws.protocol.close_code is not None:
@@ -206,7 +208,7 @@ def _serial_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], Non
     def run(counter: _Counter, fail: Callable[[str], None]) -> int:
         cycle = _messages(True) + _messages(False)
         done = 0
-        port = serial.Serial(bench.board.console, timeout=10)
+        port = serial.Serial(bench.board.console, timeout=TIMEOUT_S)
         try:
             port.reset_input_buffer()
             while counter.take():
@@ -230,7 +232,7 @@ def _read_reply(port: serial.Serial) -> dict[str, Any]:
     while True:
         line = port.readline()
         if not line.endswith(b"\n"):
-            raise BenchClientError("no answer on the console within 10 s")
+            raise BenchClientError(f"no answer on the console within {TIMEOUT_S} s")
         if line.startswith(b"{"):
             msg = json.loads(line)
             if isinstance(msg, dict) and msg.get("jsonrpc") == "2.0":
@@ -259,9 +261,14 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
             result.windows.append(window)
             progress(f"soak: {done:>6,} requests, live heap {window.live:,} B, free {window.free:,} B")
 
-        bench.stats("c")
-        result.idle = bench.stats("c").alloc
+        def go() -> None:
+            # Every client has warmed up (what loads on first use is loaded): the soak starts.
+            nonlocal started
+            result.idle = bench.stats("c").alloc
+            started = time.perf_counter()
+
         counter = _Counter(options.requests, options.window, sample)
+        ready = threading.Barrier(len(clients), action=go)
         lock = threading.Lock()
 
         def fail(why: str) -> None:
@@ -270,6 +277,10 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
 
         def work(name: str, client: Callable[[_Counter, Callable[[str], None]], int]) -> None:
             try:
+                try:
+                    client(_Counter(WARM_UP, WARM_UP + 1, lambda _done: None), fail)  # uncounted
+                finally:
+                    ready.wait()
                 result.by_client[name] = client(counter, fail)
             except (OSError, BenchClientError, ValueError) as exc:
                 fail(f"{name}: {exc}")
@@ -306,7 +317,7 @@ def report(result: SoakResult) -> str:
         f"- **Result: {'passed' if result.passed else 'FAILED'}** — {result.done:,} answered, "
         f"{len(result.failures)} failed, in {result.wall_s:.1f} s "
         f"({result.done / max(result.wall_s, 1e-9):,.0f} req/s).",
-        f"- **Live heap** (after a collection): {result.idle:,} B idle before; "
+        f"- **Live heap** (after a collection): {result.idle:,} B once the clients had warmed up; "
         f"its floor moved {result.growth:+,} B from the first quarter of the run to the last "
         f"({'flat' if result.flat else 'GROWING'}: allowed {FLAT_SLACK} B).",
         "",
