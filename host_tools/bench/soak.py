@@ -6,9 +6,10 @@ board at a profile's heap, every answer checked, the heap read after a collectio
 
 Five clients run at once, each on its own thread and connection: HTTP keep-alive in each protocol
 era, HTTP with a new connection per request, a WebSocket, and the serial console. Each first makes
-WARM_UP requests (uncounted), then all take requests from one shared count. Each cycles through tools/list, tools/call (system_info, led), discover or
-ping. After every `window` requests the heap is read after a gc.collect() (the bench's stats probe):
-a leak shows as live heap that keeps growing from window to window.
+WARM_UP requests (uncounted), then all take requests from one shared count, cycling through
+tools/list, tools/call (system_info, led), discover or ping. After every `window` requests the heap
+is read after a gc.collect() (the bench's stats probe): a leak shows as live heap whose floor keeps
+rising from window to window.
 """
 
 from __future__ import annotations
