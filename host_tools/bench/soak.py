@@ -108,6 +108,7 @@ class _Counter:
         self.total = total
         self.window = window
         self.issued = 0
+        self.by_client: dict[str, int] = {}  # requests taken, by the taking thread's name
         self.lock = threading.Lock()
         self.on_window = on_window
 
@@ -116,6 +117,8 @@ class _Counter:
             if self.issued >= self.total:
                 return False
             self.issued += 1
+            name = threading.current_thread().name
+            self.by_client[name] = self.by_client.get(name, 0) + 1
             if self.issued % self.window == 0:
                 self.on_window(self.issued)
             return True
@@ -276,21 +279,22 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
             with lock:
                 result.failures.append(why)
 
-        def work(name: str, client: Callable[[_Counter, Callable[[str], None]], int]) -> None:
+        def work(client: Callable[[_Counter, Callable[[str], None]], int]) -> None:
             try:
                 try:
                     client(_Counter(WARM_UP, WARM_UP + 1, lambda _done: None), fail)  # uncounted
                 finally:
                     ready.wait()
-                result.by_client[name] = client(counter, fail)
-            except (OSError, BenchClientError, ValueError) as exc:
-                fail(f"{name}: {exc}")
+                client(counter, fail)
+            except Exception as exc:  # a client library failing in its own way ends that client, noted
+                fail(f"{threading.current_thread().name} stopped: {type(exc).__name__}: {exc}")
 
-        threads = [threading.Thread(target=work, args=item) for item in clients.items()]
+        threads = [threading.Thread(target=work, args=(client,), name=name) for name, client in clients.items()]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        result.by_client = dict(counter.by_client)
         result.wall_s = time.perf_counter() - started
     verdict = "passed" if result.passed else "FAILED"
     progress(
