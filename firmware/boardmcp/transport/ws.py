@@ -70,7 +70,7 @@ async def upgrade(http, reader, writer, method, headers, buf):
     if _open >= MAX_CONNECTIONS:
         await _send(writer, 503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
         return False
-    accept = binascii.b2a_base64(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest()).strip()
+    accept = binascii.b2a_base64(hashlib.sha1(headers.get("sec-websocket-key", "").encode() + _GUID).digest()).strip()
     head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
     head += accept + b"\r\n"
     if "mcp" in [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]:
@@ -99,7 +99,7 @@ def _refusal(http, method, headers):
         return 400, "Connection: Upgrade required", b""
     if headers.get("sec-websocket-version") != "13":
         return 426, "Unsupported WebSocket version; use 13", b"Sec-WebSocket-Version: 13\r\n"
-    if "content-length" in headers and headers["content-length"] != "0":
+    if headers.get("content-length", "0") != "0":
         return 400, "An upgrade request has no body", b""
     key = headers.get("sec-websocket-key", "")
     try:
