@@ -7,7 +7,7 @@ from . import NAME, VERSION, config, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
-from .tools import gpio, system
+from .tools import gpio, sensors, system
 from .transport.http import HTTPServer
 
 
@@ -16,6 +16,15 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
+    if profile.get("adc"):
+        from .tools import adc
+
+        adc.register(reg, profile)
+    if profile.get("i2c"):
+        from .tools import i2c
+
+        i2c.register(reg, profile)
+    sensors.register(reg, profile)
     return Server(reg, profile["name"])
 
 
@@ -44,8 +53,11 @@ def main():
 
 async def _serve(http, ip):
     await http.start()
+    watcher = asyncio.create_task(sensors.watch(http.server))
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+        if watcher.done():  # it never returns: a bug ended it, so keep subscriptions alive
+            watcher = asyncio.create_task(sensors.watch(http.server))
