@@ -7,7 +7,7 @@ from . import NAME, VERSION, config, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
-from .tools import gpio, sensors, system
+from .tools import gpio, system
 from .transport.http import HTTPServer
 
 
@@ -24,7 +24,10 @@ def build_server(profile):
         from .tools import i2c
 
         i2c.register(reg, profile)
-    sensors.register(reg, profile)
+    if profile.get("sensors"):
+        from .tools import sensors
+
+        sensors.register(reg, profile)
     return Server(reg, profile["name"])
 
 
@@ -53,11 +56,20 @@ def main():
 
 async def _serve(http, ip):
     await http.start()
-    watcher = asyncio.create_task(sensors.watch(http.server))
+    watcher = _watch(http.server)
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
-        if watcher.done():  # it never returns: a bug ended it, so keep subscriptions alive
-            watcher = asyncio.create_task(sensors.watch(http.server))
+        if watcher is not None and watcher.done():  # it never returns: a bug ended it
+            watcher = _watch(http.server)
+
+
+def _watch(server):
+    # The task that tells subscribers when a sensor reading moved (None without sensors).
+    if not any(r["uri"].startswith("sensor://") for r in server.registry.resources):
+        return None
+    from .tools import sensors
+
+    return asyncio.create_task(sensors.watch(server))

@@ -4,7 +4,6 @@ Also `explain`, the message a model gets when an I2C or 1-Wire part fails."""
 from micropython import const
 
 from ..hw import CRCError, DeviceError
-from ..hw import i2c as hw_i2c
 from ..registry import ToolError, structured
 
 _ENODEV = const(19)
@@ -39,6 +38,8 @@ def register(reg, profile):
     ids = [b["id"] for b in buses]
 
     def scan(args, ctx):
+        from ..hw import i2c as hw_i2c  # the bus driver loads on first use
+
         bus_id = args.get("bus", ids[0])
         spec = buses[ids.index(bus_id)]
         try:
