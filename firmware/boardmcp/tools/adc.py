@@ -38,9 +38,7 @@ def register(reg, profile):
         {
             "name": "adc_read",
             "title": "Read an analog input",
-            "description": "Read a named analog channel: calibrated pin voltage, averaged, times the channel's "
-            "scale (e.g. a voltage divider), in the channel's unit. Channels: "
-            + ", ".join(["%s (%s)" % (c["name"], c.get("unit", "V")) for c in specs]),
+            "description": "Read a named analog channel (calibrated, averaged, scaled to its unit).",
             "inputSchema": {
                 "type": "object",
                 "properties": {"channel": {"type": "string", "enum": names}},

@@ -7,7 +7,7 @@ from machine import Pin, Signal
 from ..hw import gpio
 from ..registry import ToolError, structured
 
-_PIN = {"type": "integer", "minimum": 0, "maximum": 48, "description": "GPIO number"}
+_PIN = {"type": "integer", "minimum": 0, "maximum": 48}
 _PIN_OUT = {
     "type": "object",
     "properties": {"pin": {"type": "integer"}, "value": {"type": "integer"}},
@@ -70,8 +70,7 @@ def register(reg, profile):
         {
             "name": "gpio_read",
             "title": "Read a GPIO pin",
-            "description": "Read the logic level (0 or 1) of a GPIO pin from the board's allowlist. "
-            "A pin this server drives keeps driving; any other becomes an input, with an optional pull.",
+            "description": "Read the level (0/1) of an allowlisted GPIO pin.",
             "inputSchema": {
                 "type": "object",
                 "properties": {"pin": _PIN, "pull": {"type": "string", "enum": ["up", "down"]}},
@@ -87,8 +86,7 @@ def register(reg, profile):
         {
             "name": "gpio_write",
             "title": "Drive a GPIO pin",
-            "description": "Drive a GPIO pin from the board's allowlist high (1) or low (0). "
-            "Whatever is wired to it will react.",
+            "description": "Drive an allowlisted GPIO pin high (1) or low (0).",
             "inputSchema": {
                 "type": "object",
                 "properties": {"pin": _PIN, "value": {"type": "integer", "enum": [0, 1]}},

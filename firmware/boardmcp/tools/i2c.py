@@ -58,11 +58,10 @@ def register(reg, profile):
         {
             "name": "i2c_scan",
             "title": "Scan an I2C bus",
-            "description": "List the addresses that answer on an I2C bus, with the profile's sensor at each, "
-            "and the declared sensors that did not answer.",
+            "description": "List the addresses answering on an I2C bus, and declared sensors that do not.",
             "inputSchema": {
                 "type": "object",
-                "properties": {"bus": {"type": "integer", "enum": ids, "description": "bus id (default %d)" % ids[0]}},
+                "properties": {"bus": {"type": "integer", "enum": ids}},
                 "additionalProperties": False,
             },
             "outputSchema": {

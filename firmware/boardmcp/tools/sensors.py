@@ -102,7 +102,7 @@ def _add(reg, s, title):
         {
             "name": "read_" + s.name,
             "title": title,
-            "description": "Read %s (%s): %s. Also the resource %s." % (s.name, s.where, ", ".join(units), s.uri),
+            "description": "Read " + ", ".join(units),
             "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
             "outputSchema": {"type": "object", "properties": props, "required": list(props)},
             "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
@@ -114,7 +114,7 @@ def _add(reg, s, title):
             "uri": s.uri,
             "name": s.name,
             "title": title,
-            "description": "Latest reading of %s as JSON: %s" % (s.name, ", ".join(units)),
+            "description": ", ".join(units),
             "mimeType": "application/json",
         },
         resource,
