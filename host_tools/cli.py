@@ -44,7 +44,7 @@ def _boards_arguments(parser: argparse.ArgumentParser) -> None:
 def _boards(args: argparse.Namespace) -> int:
     for name in list_profiles():
         profile = load_profile(name)
-        print(f"{name:10} {profile.chip:9} {profile.title}")
+        print(f"{name:12} {profile.chip:9} {profile.title}")
     return 0
 
 

@@ -157,11 +157,24 @@ def load_profile(name_or_path: str | Path) -> Profile:
         if not path.is_file():
             known = ", ".join(list_profiles()) or "none"
             raise ProfileError(f"unknown board {str(name_or_path)!r}; known boards: {known}")
+    return _validate(_read(path, ()), path)
+
+
+def _read(path: Path, seen: tuple[Path, ...]) -> object:
+    # A profile may say `"extends": "<board>"`: it is that board's profile with these fields on top.
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc}") from exc
-    return _validate(raw, path)
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw
+    base_path = boards_dir() / f"{raw.pop('extends')}.json"
+    if base_path in seen or base_path == path:
+        raise ProfileError(f"{path}: profiles extend each other in a loop")
+    base = _read(base_path, (*seen, path))
+    if not isinstance(base, dict):
+        raise ProfileError(f"{base_path}: a profile must be a JSON object")
+    return {**base, **raw}
 
 
 def _validate(raw: object, path: Path) -> Profile:

@@ -28,6 +28,9 @@ def build_server(profile):
         from .tools import sensors
 
         sensors.register(reg, profile)
+    for name in profile.get("fixtures", ()):
+        # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     return Server(reg, profile["name"])
 
 
@@ -45,7 +48,15 @@ def main():
     else:
         print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
-    http = HTTPServer(build_server(profile), guard, cfg["http"]["host"], cfg["http"]["port"])
+    opts = cfg["http"]
+    http = HTTPServer(
+        build_server(profile),
+        guard,
+        opts["host"],
+        opts["port"],
+        request_timeout_ms=opts["request_timeout_ms"],
+        idle_timeout_ms=opts["idle_timeout_ms"],
+    )
     try:
         asyncio.run(_serve(http, ip))
     finally:

@@ -31,6 +31,9 @@ def load():
         "host": http.get("host", "0.0.0.0"),
         "port": http.get("port", profile.get("http_port", 80)),
         "allowed_origins": http.get("allowed_origins", ()),
+        # A whole request must arrive within the first; a kept-alive connection may idle this long.
+        "request_timeout_ms": http.get("request_timeout_ms", 10000),
+        "idle_timeout_ms": http.get("idle_timeout_ms", 30000),
     }
     cfg.setdefault("wifi", {})
     cfg.setdefault("token", None)

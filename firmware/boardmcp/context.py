@@ -24,10 +24,6 @@ cannot stream. It offers:
 """
 
 import asyncio
-import binascii
-import hashlib
-import json
-import os
 import time
 
 from micropython import const
@@ -37,11 +33,9 @@ from .jsonrpc import INVALID_PARAMS, Error
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 MISSING_CAPABILITY = const(-32021)
 ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
-STATE_TTL_S = const(600)  # how long an input_required requestState stays valid
 
 # Which client capability each server-to-client request needs.
 _NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
-_SECRET = os.urandom(32)  # signs requestState; a reboot invalidates outstanding states
 
 
 class Interrupt(Exception):
@@ -140,8 +134,9 @@ class Context:
             caps = meta.get("io.modelcontextprotocol/clientCapabilities")
             self.caps = caps if isinstance(caps, dict) else {}
             self.log_level = level_index(meta.get("io.modelcontextprotocol/logLevel"))
-            self._responses = params.get("inputResponses")
-            self._state = params.get("requestState")
+            self.responses = params.get("inputResponses")
+            self.state = params.get("requestState")
+            self.gathered = None  # answers so far, from requestState and inputResponses
         else:
             self.caps = session.caps if session is not None else {}
             self.log_level = session.log_level if session is not None else -1
@@ -202,7 +197,10 @@ class Context:
         if needed:
             raise Error(MISSING_CAPABILITY, "Missing required client capability", {"requiredCapabilities": needed})
         if self.modern:
-            return self._answers(requests)
+            # Revision 2026-07-28 only: its requestState machinery loads on first use.
+            from .inputs import answers
+
+            return answers(self, requests)
         answers = {}
         for key in requests:
             method, params = requests[key]
@@ -235,6 +233,7 @@ class Context:
         rid = session.next_id()
         slot = [asyncio.Event(), None]
         session.pending[rid] = slot
+        self._wake = slot[0]  # cancel() wakes this wait too
         try:
             await self.notify_request(rid, method, params)
             try:
@@ -242,6 +241,7 @@ class Context:
             except asyncio.TimeoutError:
                 raise Error(INVALID_PARAMS, "The client did not answer %s in time" % method)
         finally:
+            self._wake = None
             session.pending.pop(rid, None)
         if self.cancelled or session.ended or slot[1] is None:
             raise Cancelled()
@@ -260,71 +260,3 @@ class Context:
         except OSError:
             self.cancelled = True
             raise Cancelled()
-
-    # -- revision 2026-07-28: input_required and requestState -------------------------------
-
-    def _answers(self, requests):
-        known = _open_state(self._state, self.target) if self._state is not None else {}
-        fresh = self._responses if isinstance(self._responses, dict) else {}
-        missing = {}
-        out = {}
-        for key in requests:
-            method, params = requests[key]
-            value = fresh.get(key)
-            if not _valid_answer(method, value):
-                value = known.get(key)
-            if value is None:
-                missing[key] = {"method": method, "params": params}
-            else:
-                out[key] = value
-        if missing:
-            raise InputRequired(missing, _seal_state(self.target, out))
-        return out
-
-
-def _valid_answer(method, value):
-    if not isinstance(value, dict):
-        return False
-    if method == "elicitation/create":
-        return value.get("action") in ("accept", "decline", "cancel")
-    if method == "sampling/createMessage":
-        return isinstance(value.get("content"), (dict, list))
-    if method == "roots/list":
-        return isinstance(value.get("roots"), list)
-    return True
-
-
-def _mac(payload):
-    # HMAC-SHA256 (RFC 2104) over the state payload, keyed by this boot's secret.
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in _SECRET) + bytes(32))
-    inner.update(payload)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in _SECRET) + bytes(32))
-    outer.update(inner.digest())
-    return binascii.hexlify(outer.digest())
-
-
-def _seal_state(target, answers):
-    # The answers gathered so far travel with the client, signed, so the board keeps nothing.
-    state = {"n": target, "a": answers, "x": time.time() + STATE_TTL_S}
-    payload = binascii.b2a_base64(json.dumps(state).encode()).strip()
-    return (payload + b"." + _mac(payload)).decode()
-
-
-def _open_state(state, target):
-    if not isinstance(state, str):
-        raise Error(INVALID_PARAMS, "requestState must be the string the server sent")
-    dot = state.rfind(".")
-    payload = state[: max(dot, 0)].encode()
-    mac = _mac(payload)
-    got = state[dot + 1 :].encode()
-    diff = len(mac) ^ len(got)
-    for i in range(min(len(mac), len(got))):
-        diff |= mac[i] ^ got[i]
-    if dot < 0 or diff:
-        raise Error(INVALID_PARAMS, "requestState was altered or is not ours; call again without it")
-    state = json.loads(binascii.a2b_base64(payload))
-    if state["n"] != target:
-        raise Error(INVALID_PARAMS, "requestState belongs to another request; call again without it")
-    if state["x"] < time.time():
-        raise Error(INVALID_PARAMS, "requestState has expired; call again without it")
-    return state["a"]

@@ -20,6 +20,7 @@ MAX_DEPTH = const(32)  # JSON nesting; deeper documents are refused before parsi
 REQUEST = const(0)
 NOTIFICATION = const(1)
 RESPONSE = const(2)
+BATCH = const(3)  # a JSON array of messages (revision 2025-03-26 only)
 
 
 class Error(Exception):
@@ -44,8 +45,9 @@ def valid_id(value):
 def decode(body, start=0, end=None):
     """Parse and check one message, body[start:end] of a bytes or bytearray; return (msg, kind).
 
-    Raises Error(PARSE_ERROR) for bad JSON and Error(INVALID_REQUEST) for a bad envelope,
-    carrying the request id when it was readable.
+    A non-empty JSON array comes back as (list, BATCH), unchecked: whoever allows batches
+    checks each item with classify(). Raises Error(PARSE_ERROR) for bad JSON and
+    Error(INVALID_REQUEST) for a bad envelope, carrying the request id when it was readable.
     """
     if end is None:
         end = len(body)
@@ -55,9 +57,14 @@ def decode(body, start=0, end=None):
         msg = json.loads(memoryview(body)[start:end])  # pyright: ignore[reportArgumentType]
     except (ValueError, UnicodeError):
         raise Error(PARSE_ERROR, "Parse error: the body is not valid JSON")
+    if isinstance(msg, list) and msg:
+        return msg, BATCH
+    return classify(msg)
+
+
+def classify(msg):
+    """Check one parsed message's envelope; return (msg, kind). Raises Error as decode() does."""
     if not isinstance(msg, dict):
-        if isinstance(msg, list):
-            raise Error(INVALID_REQUEST, "Invalid request: batches are not supported; send one message")
         raise Error(INVALID_REQUEST, "Invalid request: a message must be a JSON object")
     rid = msg.get("id")
     rid = rid if valid_id(rid) else None

@@ -22,6 +22,7 @@ import json
 import sys
 
 from . import schema
+from .jsonrpc import Error
 
 
 class ToolError(Exception):
@@ -104,6 +105,11 @@ class Registry:
         self.tools.append(definition)
         self._tools[name] = (definition["inputSchema"], handler)
 
+    def remove_tool(self, name):
+        """Withdraw a tool (announce it with server.list_changed("tools"))."""
+        del self._tools[name]
+        self.tools = [t for t in self.tools if t["name"] != name]
+
     def has_tool(self, name):
         """True when a tool of that name is registered."""
         return name in self._tools
@@ -131,7 +137,7 @@ class Registry:
         except ToolError as e:
             return failure("%s: %s" % (name, e))
         except Exception as e:
-            if getattr(e, "passthrough", False) or isinstance(e, MemoryError):
+            if isinstance(e, (Error, MemoryError)) or getattr(e, "passthrough", False):
                 raise
             sys.print_exception(e)
             return failure("%s failed: %s: %s" % (name, type(e).__name__, e))
@@ -176,6 +182,11 @@ class Registry:
             raise ValueError("duplicate prompt: " + name)
         self.prompts.append(definition)
         self._prompts[name] = (definition, getter, complete)
+
+    def remove_prompt(self, name):
+        """Withdraw a prompt (announce it with server.list_changed("prompts"))."""
+        del self._prompts[name]
+        self.prompts = [p for p in self.prompts if p["name"] != name]
 
     def prompt(self, name):
         """(definition, getter) for a prompt name, or None."""

@@ -23,7 +23,6 @@ from micropython import const
 from . import NAME, VERSION
 from .context import Cancelled, Context, InputRequired, Session, level_index
 from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error
-from .registry import NotFound
 
 MODERN_VERSIONS = ("2026-07-28",)
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -33,12 +32,8 @@ _LEGACY_HEADER_VERSIONS = HANDSHAKE_VERSIONS + ("2024-11-05",)
 
 HEADER_MISMATCH = const(-32020)
 UNSUPPORTED_PROTOCOL_VERSION = const(-32022)
-RESOURCE_NOT_FOUND = const(-32002)  # handshake era only; 2026-07-28 uses -32602
 
 MAX_SESSIONS = const(4)  # the least recently used is ended to make room (its client re-initializes)
-MAX_SUBSCRIPTIONS = const(16)  # resource subscriptions per session or listen stream
-MAX_LISTENERS = const(3)  # each holds a connection open
-LISTEN_IDLE_MS = const(15000)  # keep-alive period of a listen stream
 
 _K_VERSION = "io.modelcontextprotocol/protocolVersion"
 _K_CAPS = "io.modelcontextprotocol/clientCapabilities"
@@ -48,7 +43,6 @@ _K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 # How long clients may cache list results: the offering is fixed until the board reboots
 # (or announces a change to listeners).
 _LIST_TTL_MS = const(60000)
-_READ_TTL_MS = const(0)  # resources are live readings
 
 
 def is_modern(version_header):
@@ -112,7 +106,7 @@ class Server:
         self.instructions = instructions
         self.page_size = page_size
         self.sessions = {}  # Mcp-Session-Id -> Session (handshake era)
-        self._listeners = []  # [Context, honoured notifications, subscribed uris] (2026-07-28)
+        self.listeners = []  # [Context, honoured notifications, subscribed uris] (2026-07-28)
         self._result_meta = {_K_SERVER_INFO: {"name": NAME, "version": VERSION}}
         self._caps = None
 
@@ -200,6 +194,8 @@ class Server:
             fn = _HANDSHAKE.get(method)
         if fn is None:
             raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
+        if isinstance(fn, str):
+            fn = _load(fn)
         rid = msg["id"]
         ctx = Context(self, rid, params, modern, session, out)
         if session is not None:
@@ -253,7 +249,7 @@ class Server:
         uris = set()
         for session in self.sessions.values():
             uris.update(session.subscriptions)
-        for listener in self._listeners:
+        for listener in self.listeners:
             uris.update(listener[2])
         return uris
 
@@ -263,7 +259,7 @@ class Server:
         for session in list(self.sessions.values()):
             if uri in session.subscriptions:
                 await _push(session, "notifications/resources/updated", params)
-        for listener in list(self._listeners):
+        for listener in list(self.listeners):
             if uri in listener[2]:
                 await _tell(listener[0], "notifications/resources/updated", {"uri": uri})
 
@@ -273,14 +269,15 @@ class Server:
         flag = kind + "ListChanged"
         for session in list(self.sessions.values()):
             await _push(session, method, None)
-        for listener in list(self._listeners):
+        for listener in list(self.listeners):
             if listener[1].get(flag):
                 await _tell(listener[0], method, {})
 
     # -- pagination ---------------------------------------------------------------------------
 
-    def _page(self, key, items, params, letter):
-        # Cursors are opaque to clients: a letter for the list plus the offset of the page.
+    def page(self, key, items, params, letter):
+        """One page of a list result; cursors are opaque to clients (a letter for the list plus
+        the offset of the page). A cursor this server did not hand out is -32602."""
         cursor = params.get("cursor")
         start = 0
         if cursor is not None:
@@ -294,7 +291,8 @@ class Server:
             result["nextCursor"] = letter + str(end)
         return result
 
-    def _cached(self, result, ctx, ttl=_LIST_TTL_MS):
+    def cached(self, result, ctx, ttl=_LIST_TTL_MS):
+        """Add revision 2026-07-28's caching hints to a list or read result."""
         if ctx.modern:
             result["ttlMs"] = ttl
             result["cacheScope"] = "public"
@@ -345,7 +343,7 @@ class Server:
     # -- tools --------------------------------------------------------------------------------
 
     async def _tools_list(self, ctx, params):
-        return self._cached(self._page("tools", self.registry.tools, params, "t"), ctx)
+        return self.cached(self.page("tools", self.registry.tools, params, "t"), ctx)
 
     async def _tools_call(self, ctx, params):
         name = params.get("name")
@@ -383,136 +381,6 @@ class Server:
             if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
                 raise _mismatch("Mcp-Param-" + header)
 
-    # -- resources ----------------------------------------------------------------------------
-
-    async def _resources_list(self, ctx, params):
-        return self._cached(self._page("resources", self.registry.resources, params, "r"), ctx)
-
-    async def _templates_list(self, ctx, params):
-        return self._cached(self._page("resourceTemplates", self.registry.templates, params, "u"), ctx)
-
-    async def _resources_read(self, ctx, params):
-        uri = _uri(params)
-        ctx.target = uri
-        try:
-            contents = self.registry.read_resource(uri)
-        except NotFound:
-            if ctx.modern:
-                raise Error(INVALID_PARAMS, "Resource not found: " + uri, {"uri": uri})
-            raise Error(RESOURCE_NOT_FOUND, "Resource not found: " + uri, {"uri": uri})
-        except OSError as e:
-            # A sensor behind the resource is absent or failing: a protocol error that says so.
-            raise Error(INVALID_PARAMS, "Reading %s failed: %s; check the wiring" % (uri, e), {"uri": uri})
-        return self._cached({"contents": contents}, ctx, _READ_TTL_MS)
-
-    async def _subscribe(self, ctx, params):
-        uri = _uri(params)
-        if not self.registry.has_resource(uri):
-            raise Error(RESOURCE_NOT_FOUND, "Resource not found: " + uri, {"uri": uri})
-        if ctx.session is None:
-            raise Error(INVALID_REQUEST, "Subscriptions need a session (initialize first)")
-        subs = ctx.session.subscriptions
-        if uri not in subs and len(subs) >= MAX_SUBSCRIPTIONS:
-            raise Error(INVALID_PARAMS, "At most %d subscriptions per session" % MAX_SUBSCRIPTIONS)
-        subs.add(uri)
-        return {}
-
-    async def _unsubscribe(self, ctx, params):
-        uri = _uri(params)
-        if ctx.session is not None:
-            ctx.session.subscriptions.discard(uri)
-        return {}
-
-    async def _listen(self, ctx, params):
-        want = params.get("notifications")
-        if not isinstance(want, dict):
-            raise Error(INVALID_PARAMS, "subscriptions/listen needs params.notifications (object)")
-        if ctx.out is None:
-            raise Error(INVALID_REQUEST, "This transport cannot carry a listen stream")
-        if len(self._listeners) >= MAX_LISTENERS:
-            raise Error(INVALID_REQUEST, "Too many listen streams open (at most %d)" % MAX_LISTENERS)
-        changing = self.registry.changing
-        honoured = {}
-        for kind in ("tools", "prompts", "resources"):
-            flag = kind + "ListChanged"
-            if want.get(flag) is True and kind in changing:
-                honoured[flag] = True
-        uris = want.get("resourceSubscriptions")
-        watched = set()
-        if isinstance(uris, list):
-            for uri in uris:
-                if isinstance(uri, str) and self.registry.has_resource(uri) and len(watched) < MAX_SUBSCRIPTIONS:
-                    watched.add(uri)
-            honoured["resourceSubscriptions"] = list(watched)
-        meta = {_K_SUBSCRIPTION: ctx.id}
-        await ctx.notify("notifications/subscriptions/acknowledged", {"notifications": honoured, "_meta": meta})
-        listener = [ctx, honoured, watched]
-        self._listeners.append(listener)
-        try:
-            while not ctx.cancelled:
-                if await ctx.out.idle(LISTEN_IDLE_MS):
-                    raise Cancelled()  # the client closed the stream
-        finally:
-            self._listeners.remove(listener)
-        return {"_meta": meta}
-
-    # -- prompts ------------------------------------------------------------------------------
-
-    async def _prompts_list(self, ctx, params):
-        return self._cached(self._page("prompts", self.registry.prompts, params, "p"), ctx)
-
-    async def _prompts_get(self, ctx, params):
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise Error(INVALID_PARAMS, "prompts/get needs params.name (string)")
-        entry = self.registry.prompt(name)
-        if entry is None:
-            raise Error(INVALID_PARAMS, "Unknown prompt: " + name)
-        definition, getter = entry
-        args = params.get("arguments")
-        if args is None:
-            args = {}
-        if not isinstance(args, dict):
-            raise Error(INVALID_PARAMS, "prompts/get params.arguments must be an object of strings")
-        for key in args:
-            if not isinstance(args[key], str):
-                raise Error(INVALID_PARAMS, "Prompt argument %s must be a string" % key)
-        for arg in definition.get("arguments", ()):
-            if arg.get("required") and arg["name"] not in args:
-                raise Error(INVALID_PARAMS, "Prompt %s needs argument %s" % (name, arg["name"]))
-        ctx.target = name
-        result = getter(args, ctx)
-        if hasattr(result, "send"):
-            result = await result
-        return result
-
-    # -- completion ---------------------------------------------------------------------------
-
-    async def _complete(self, ctx, params):
-        ref = params.get("ref")
-        argument = params.get("argument")
-        if not isinstance(ref, dict) or not isinstance(argument, dict):
-            raise Error(INVALID_PARAMS, "completion/complete needs params.ref and params.argument (objects)")
-        name = argument.get("name")
-        value = argument.get("value", "")
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise Error(INVALID_PARAMS, "completion/complete argument.name and argument.value must be strings")
-        try:
-            complete = self.registry.completer(ref)
-        except KeyError:
-            raise Error(INVALID_PARAMS, "Nothing to complete for this ref")
-        context = params.get("context")
-        known = context.get("arguments") if isinstance(context, dict) else None
-        values = complete(name, value, known if isinstance(known, dict) else {}) if complete else []
-        return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
-
-
-def _uri(params):
-    uri = params.get("uri")
-    if not isinstance(uri, str):
-        raise Error(INVALID_PARAMS, "params.uri must be a string")
-    return uri
-
 
 async def _push(session, method, params):
     # A server-initiated message on a handshake session's standalone stream, if it has one.
@@ -535,6 +403,12 @@ async def _tell(ctx, method, params):
         await ctx.notify(method, params)
     except Cancelled:
         pass
+
+
+def _load(where):
+    # "module.function" of a handler kept out of the heap until a request needs it.
+    module, name = where.split(".")
+    return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
 
 
 def _check_envelope(msg, params, headers):
@@ -570,25 +444,25 @@ _HANDSHAKE = {
     "logging/setLevel": Server._set_level,
     "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
-    "resources/list": Server._resources_list,
-    "resources/templates/list": Server._templates_list,
-    "resources/read": Server._resources_read,
-    "resources/subscribe": Server._subscribe,
-    "resources/unsubscribe": Server._unsubscribe,
-    "prompts/list": Server._prompts_list,
-    "prompts/get": Server._prompts_get,
-    "completion/complete": Server._complete,
+    "resources/list": "resources.list_resources",
+    "resources/templates/list": "resources.list_templates",
+    "resources/read": "resources.read",
+    "resources/subscribe": "resources.subscribe",
+    "resources/unsubscribe": "resources.unsubscribe",
+    "prompts/list": "prompts.list_prompts",
+    "prompts/get": "prompts.get",
+    "completion/complete": "prompts.complete",
 }
 
 _MODERN = {
     "server/discover": Server._discover,
     "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
-    "resources/list": Server._resources_list,
-    "resources/templates/list": Server._templates_list,
-    "resources/read": Server._resources_read,
-    "prompts/list": Server._prompts_list,
-    "prompts/get": Server._prompts_get,
-    "completion/complete": Server._complete,
-    "subscriptions/listen": Server._listen,
+    "resources/list": "resources.list_resources",
+    "resources/templates/list": "resources.list_templates",
+    "resources/read": "resources.read",
+    "prompts/list": "prompts.list_prompts",
+    "prompts/get": "prompts.get",
+    "completion/complete": "prompts.complete",
+    "subscriptions/listen": "resources.listen",
 }

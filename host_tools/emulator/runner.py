@@ -77,7 +77,8 @@ class EmulatedBoard:
 
     `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
-    point the board can join ({"ssid", "password", "rssi"}); `progress` receives boot messages.
+    point the board can join ({"ssid", "password", "rssi"}); `http_options` are added to config.json's
+    "http" (e.g. {"idle_timeout_ms": 500}); `progress` receives boot messages.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class EmulatedBoard:
         token: str | None = "",
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
+        http_options: dict[str, Any] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -97,6 +99,7 @@ class EmulatedBoard:
         self.token = secrets.token_urlsafe(24) if token == "" else token
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
+        self.http_options = dict(http_options or {})
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -126,7 +129,7 @@ class EmulatedBoard:
         return {
             "wifi": {"ssid": self.wifi["ssid"], "password": self.wifi["password"]},
             "token": self.token,
-            "http": {"host": "127.0.0.1", "port": self.port},
+            "http": {"host": "127.0.0.1", "port": self.port, **self.http_options},
         }
 
     def stage(self) -> Path:

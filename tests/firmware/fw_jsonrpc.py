@@ -28,12 +28,31 @@ def test_parse_errors():
 
 def test_invalid_requests_echo_readable_ids():
     assert _code(b"[]")[0] == jsonrpc.INVALID_REQUEST
-    assert _code(b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]')[0] == jsonrpc.INVALID_REQUEST
     assert _code(b'"ping"')[0] == jsonrpc.INVALID_REQUEST
     assert _code(b'{"jsonrpc":"1.0","id":3,"method":"ping"}') == (jsonrpc.INVALID_REQUEST, 3)
     assert _code(b'{"jsonrpc":"2.0","id":4,"method":5}') == (jsonrpc.INVALID_REQUEST, 4)
     assert _code(b'{"jsonrpc":"2.0","id":5}') == (jsonrpc.INVALID_REQUEST, 5)
     assert _code(b'{"jsonrpc":"2.0","id":"x","method":"a","params":"s"}') == (jsonrpc.INVALID_REQUEST, "x")
+
+
+def test_batches_come_back_unchecked_for_the_transport_to_allow():
+    items, kind = jsonrpc.decode(b'[{"jsonrpc":"2.0","id":1,"method":"ping"}, 5]')
+    assert kind == jsonrpc.BATCH and len(items) == 2
+    assert jsonrpc.classify(items[0]) == (items[0], jsonrpc.REQUEST)
+    try:
+        jsonrpc.classify(items[1])
+        raise AssertionError("no error")
+    except jsonrpc.Error as e:
+        assert e.code == jsonrpc.INVALID_REQUEST
+
+
+def test_nesting_depth_is_bounded_outside_strings():
+    deep = b'{"a":' + b"[" * 40 + b"]" * 40 + b"}"
+    assert _code(deep)[0] == jsonrpc.INVALID_REQUEST
+    shallow = b'{"jsonrpc":"2.0","method":"m","params":{"s":"' + b"[{" * 40 + b'"}}'
+    assert jsonrpc.decode(shallow)[1] == jsonrpc.NOTIFICATION
+    body = bytearray(b"xx" + shallow + b"yy")
+    assert jsonrpc.decode(body, 2, len(body) - 2)[1] == jsonrpc.NOTIFICATION
 
 
 def test_ids_must_be_strings_or_integers():

@@ -29,7 +29,7 @@ def _cases() -> list[tuple[str, str]]:
         cases += [
             (path.stem, node.name)
             for node in tree.body
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
         ]
     return cases
 

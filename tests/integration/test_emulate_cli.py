@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from wire import raw_exchange
 
-from host_tools.profiles import list_profiles
+from host_tools.profiles import list_profiles, load_profile
 
 V = "2026-07-28"
 
@@ -75,7 +75,7 @@ def test_emulate_serves_then_stops_cleanly(board: str, tmp_path: Path) -> None:
         )
         status, _, reply = raw_exchange(port, request.encode())
         assert status == 200
-        assert reply["result"]["structuredContent"]["chip"] == board
+        assert reply["result"]["structuredContent"]["chip"] == load_profile(board).chip
 
         children = _children(proc.pid)
         assert children, "the VM should run as a child"

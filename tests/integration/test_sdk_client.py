@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from mcp import types
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -90,3 +91,36 @@ def test_bad_tool_arguments_are_tool_errors(board: EmulatedBoard, mode: str) -> 
         assert not (await c.call_tool("led", {"state": "off"})).is_error
 
     run(board, mode, check)
+
+
+async def _elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"name": "Ada", "username": "ada"})
+
+
+async def _sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="Paris"), model="m")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_board_asks_the_client_in_each_era(conformance_board: EmulatedBoard, mode: str) -> None:
+    """Elicitation and sampling: requests on the SSE stream (handshake) or input_required
+    results that the SDK answers and retries with (2026-07-28) — the same tools either way."""
+
+    async def main() -> None:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {conformance_board.token}"})
+        transport = streamable_http_client(conformance_board.url, http_client=http)
+        async with http, Client(transport, mode=mode, elicitation_callback=_elicit, sampling_callback=_sample) as c:
+            assert c.protocol_version == MODES[mode]
+            texts = {}
+            for name in ("test_input_required_result_elicitation", "test_sampling", "test_elicitation"):
+                r = await c.call_tool(name, {})
+                assert not r.is_error, r
+                texts[name] = r.content[0].text
+            assert texts["test_input_required_result_elicitation"] == "Hello, Ada!"
+            assert "Paris" in texts["test_sampling"] and "ada" in texts["test_elicitation"]
+            read = await c.read_resource("test://template/42/data")
+            assert '"id": "42"' in read.contents[0].text
+            prompt = await c.get_prompt("test_prompt_with_arguments", {"arg1": "x1", "arg2": "y2"})
+            assert "x1" in prompt.messages[0].content.text and "y2" in prompt.messages[0].content.text
+
+    asyncio.run(main())

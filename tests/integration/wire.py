@@ -91,3 +91,88 @@ def dechunk(body: bytes) -> bytes:
 def sse_messages(body: bytes) -> list[Any]:
     """The JSON messages of an SSE stream's `data:` lines (comments and other fields skipped)."""
     return [json.loads(line[5:]) for line in body.split(b"\r\n") if line.startswith(b"data:") and line[5:].strip()]
+
+
+def request_bytes(
+    board: EmulatedBoard,
+    body: bytes | dict[str, Any] | None,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+) -> bytes:
+    """One HTTP/1.1 request to the MCP endpoint (keep-alive), with auth and the usual headers."""
+    data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    h = {"Host": f"127.0.0.1:{board.port}", "Accept": "application/json, text/event-stream"}
+    if body is not None:
+        h["Content-Type"] = "application/json"
+        h["Content-Length"] = str(len(data))
+    if board.token:
+        h["Authorization"] = f"Bearer {board.token}"
+    h.update(headers or {})
+    head = f"{method} /mcp HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+    return head.encode() + data
+
+
+class Stream:
+    """A connection that reads responses incrementally: one JSON response, or SSE events as
+    they arrive (chunked), so tests can act while a stream is open."""
+
+    def __init__(self, board: EmulatedBoard, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", board.port), timeout=timeout)
+        self.board = board
+        self.buf = b""
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    def send(self, body: bytes | dict[str, Any] | None, headers: dict[str, str] | None = None, method: str = "POST"):
+        """Send one request; read the status line and headers of its response."""
+        self.sock.sendall(request_bytes(self.board, body, headers, method))
+        head = self._until(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        return self
+
+    def json(self) -> Any:
+        """The body of a Content-Length response, decoded."""
+        length = int(self.headers["content-length"])
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return json.loads(body) if length else None
+
+    def event(self) -> Any | None:
+        """The next SSE event's JSON message; None when the stream ended (last chunk)."""
+        while True:
+            size = int(self._until(b"\r\n"), 16)
+            if size == 0:
+                self._until(b"\r\n")
+                return None
+            while len(self.buf) < size + 2:
+                self._fill()
+            chunk, self.buf = self.buf[:size], self.buf[size + 2 :]
+            data = [line[5:] for line in chunk.split(b"\r\n") if line.startswith(b"data:")]
+            if data and data[0].strip():
+                return json.loads(data[0])
+
+    def closed(self) -> bool:
+        """True when the server has closed the connection (after what is buffered)."""
+        try:
+            return not self.sock.recv(1, socket.MSG_PEEK)
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.sock.close()
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        self.buf += data
+
+    def _until(self, marker: bytes) -> bytes:
+        while marker not in self.buf:
+            self._fill()
+        out, _, self.buf = self.buf.partition(marker)
+        return out

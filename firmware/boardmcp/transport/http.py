@@ -4,7 +4,7 @@ Reads each request in chunks into one per-connection buffer, parses it in place 
 answers with a single write (a separate header write stalls keep-alive clients on
 Nagle + delayed ACK). Every read has a deadline, so a slow client stalls only itself.
 
-    http = HTTPServer(server, guard, "0.0.0.0", 80)
+    http = HTTPServer(server, guard, "0.0.0.0", 80, request_timeout_ms=10000, idle_timeout_ms=30000)
     await http.start()
 """
 
@@ -23,9 +23,8 @@ BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are pars
 MAX_HEADERS = const(32)
 MAX_BODY = const(16384)
 MAX_CONNECTIONS = const(8)
-REQUEST_TIMEOUT_MS = const(10000)  # from the first byte to the last of one request
-IDLE_TIMEOUT_MS = const(30000)  # keep-alive wait for the next request
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
+MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
 
@@ -33,6 +32,7 @@ _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n"
 )
+_CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 
 _REASONS = {
@@ -83,8 +83,10 @@ def _problem(reason):
 class HTTPServer:
     """Serves MCP over Streamable HTTP on one path."""
 
-    def __init__(self, server, guard, host, port, path="/mcp"):
+    def __init__(self, server, guard, host, port, path="/mcp", request_timeout_ms=10000, idle_timeout_ms=30000):
         self.server = server
+        self.request_timeout_ms = request_timeout_ms  # from the first byte to the last of one request
+        self.idle_timeout_ms = idle_timeout_ms  # keep-alive wait for the next request
         self.guard = guard
         self.host = host
         self.port = port
@@ -104,7 +106,11 @@ class HTTPServer:
 
     async def _serve_connection(self, reader, writer):
         if self.active >= MAX_CONNECTIONS:
-            await _send(writer, 503, _problem("Too many connections; retry shortly"), b"Connection: close\r\n")
+            try:
+                await _send(writer, 503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
+                await _discard_input(reader, memoryview(_SCRATCH))
+            except OSError:
+                pass
             await _close(writer)
             return
         self.active += 1
@@ -143,7 +149,7 @@ class HTTPServer:
             if filled == BUF_SIZE:
                 raise _Reject(431, "Request header fields too large")
             if deadline is None:
-                wait = IDLE_TIMEOUT_MS if filled == 0 else REQUEST_TIMEOUT_MS
+                wait = self.idle_timeout_ms if filled == 0 else self.request_timeout_ms
             else:
                 wait = time.ticks_diff(deadline, time.ticks_ms())
             n = await _read_into(reader, mv[filled:], wait)
@@ -152,11 +158,11 @@ class HTTPServer:
                     raise _Closed()
                 return -1
             if deadline is None:
-                deadline = time.ticks_add(time.ticks_ms(), REQUEST_TIMEOUT_MS)
+                deadline = time.ticks_add(time.ticks_ms(), self.request_timeout_ms)
             filled += n
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
         if deadline is None:
-            deadline = time.ticks_add(time.ticks_ms(), REQUEST_TIMEOUT_MS)
+            deadline = time.ticks_add(time.ticks_ms(), self.request_timeout_ms)
         method, target, headers = _parse_head(buf, head_end)
         body_start = head_end + 4
 
@@ -256,6 +262,10 @@ class HTTPServer:
         try:
             msg, kind = jsonrpc.decode(body[0], body[1], body[2])
             body = None
+            if isinstance(msg, list):  # a batch
+                status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
+                await _send(writer, status, payload, extra)
+                return keep
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
             if not modern:
@@ -292,6 +302,33 @@ class HTTPServer:
                 server.end_session(opened.id)  # initialize failed: no session
         await reply.finish(status, payload)
         return keep
+
+    async def _batch(self, items, modern, session):
+        # Revision 2025-03-26 lets a POST carry an array of messages; the answers go back as an
+        # array in one JSON body (nothing streams), or 202 when nothing needed an answer.
+        if modern or session is None or session.version != "2025-03-26":
+            raise Error(INVALID_REQUEST, "Invalid request: batches are only allowed on revision 2025-03-26")
+        if len(items) > MAX_BATCH:
+            raise Error(INVALID_REQUEST, "Invalid request: at most %d messages per batch" % MAX_BATCH)
+        answers = []
+        for item in items:
+            rid = None
+            try:
+                msg, kind = jsonrpc.classify(item)
+                if kind != jsonrpc.REQUEST:
+                    self.server.accept(msg, kind == jsonrpc.RESPONSE, False, session)
+                    continue
+                rid = msg["id"]
+                if msg["method"] == "initialize":
+                    raise Error(INVALID_REQUEST, "Invalid request: initialize cannot be batched")
+                result = await self.server.handle(msg, False, session)
+                if result is not None:
+                    answers.append(jsonrpc.result(rid, result))
+            except Error as e:
+                answers.append(jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data))
+        if not answers:
+            return 202, None
+        return 200, b"[" + b",".join(answers) + b"]"
 
     async def _get_stream(self, reader, writer, headers, extra, keep):
         # Handshake era: the session's standalone SSE stream for server-initiated messages.

@@ -1,0 +1,96 @@
+"""Revision 2026-07-28's `input_required`: a tool that needs client input returns the
+requests, the client retries with `inputResponses`, and `requestState` carries what was
+gathered in earlier rounds. The state is the client's to hold, so it is signed (HMAC-SHA256
+under a per-boot key) and bound to the tool and an expiry; the board keeps nothing between
+rounds. Loaded on the first modern `ctx.ask`.
+"""
+
+import binascii
+import hashlib
+import json
+import os
+import time
+
+from micropython import const
+
+from .context import InputRequired
+from .jsonrpc import INVALID_PARAMS, Error
+
+STATE_TTL_S = const(600)  # how long a requestState stays valid
+_SECRET = os.urandom(32)  # a reboot invalidates outstanding states
+
+
+def answers(ctx, requests):
+    """`{key: the client's answer}` for every request, or raise InputRequired for those missing.
+
+    Answers come from this retry's inputResponses or, for earlier rounds, from our
+    signed requestState; everything gathered so far is sealed into the next state.
+    """
+    if ctx.gathered is None:
+        ctx.gathered = _open_state(ctx.state, ctx.target) if ctx.state is not None else {}
+    gathered = ctx.gathered
+    fresh = ctx.responses if isinstance(ctx.responses, dict) else {}
+    missing = {}
+    out = {}
+    for key in requests:
+        method, params = requests[key]
+        value = fresh.get(key)
+        if _valid_answer(method, value):
+            gathered[key] = value
+        else:
+            value = gathered.get(key)
+        if value is None:
+            missing[key] = {"method": method, "params": params}
+        else:
+            out[key] = value
+    if missing:
+        raise InputRequired(missing, _seal_state(ctx.target, gathered))
+    return out
+
+
+def _valid_answer(method, value):
+    if not isinstance(value, dict):
+        return False
+    if method == "elicitation/create":
+        return value.get("action") in ("accept", "decline", "cancel")
+    if method == "sampling/createMessage":
+        return isinstance(value.get("content"), (dict, list))
+    if method == "roots/list":
+        return isinstance(value.get("roots"), list)
+    return True
+
+
+def _mac(payload):
+    # HMAC-SHA256 (RFC 2104) over the state payload, keyed by this boot's secret.
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in _SECRET) + bytes(32))
+    inner.update(payload)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in _SECRET) + bytes(32))
+    outer.update(inner.digest())
+    return binascii.hexlify(outer.digest())
+
+
+def _seal_state(target, answers):
+    # The answers gathered so far travel with the client, signed, so the board keeps nothing.
+    state = {"n": target, "a": answers, "x": time.time() + STATE_TTL_S}
+    payload = binascii.b2a_base64(json.dumps(state).encode()).strip()
+    return (payload + b"." + _mac(payload)).decode()
+
+
+def _open_state(state, target):
+    if not isinstance(state, str):
+        raise Error(INVALID_PARAMS, "requestState must be the string the server sent")
+    dot = state.rfind(".")
+    payload = state[: max(dot, 0)].encode()
+    mac = _mac(payload)
+    got = state[dot + 1 :].encode()
+    diff = len(mac) ^ len(got)
+    for i in range(min(len(mac), len(got))):
+        diff |= mac[i] ^ got[i]
+    if dot < 0 or diff:
+        raise Error(INVALID_PARAMS, "requestState was altered or is not ours; call again without it")
+    state = json.loads(binascii.a2b_base64(payload))
+    if state["n"] != target:
+        raise Error(INVALID_PARAMS, "requestState belongs to another request; call again without it")
+    if state["x"] < time.time():
+        raise Error(INVALID_PARAMS, "requestState has expired; call again without it")
+    return state["a"]
