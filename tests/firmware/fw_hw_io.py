@@ -3,10 +3,9 @@
 # profile staged as board.json.
 import json
 
-from machine import Pin
-
 from boardmcp.hw import CRCError, adc, gpio, i2c
 from boardmcp.tools.gpio import denied
+from machine import Pin
 
 
 def test_gpio_write_then_read_keeps_driving():

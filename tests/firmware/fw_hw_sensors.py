@@ -6,11 +6,10 @@ import json
 
 import _boardsim
 import onewire
-from machine import I2C, Pin
-
 from boardmcp.hw import CRCError, DeviceError
 from boardmcp.hw.i2c import crc8
 from boardmcp.hw.sensors import aht20, bh1750, bme280, ds18b20, ina219, mpu6050, sht4x
+from machine import I2C, Pin
 
 ENODEV = 19
 ETIMEDOUT = 116
@@ -173,6 +172,7 @@ def test_mpu6050_conversion():
     assert az == 0
     _near(gx, 0.0174533, 1e-6)
     _near(gy, -0.0174533, 1e-6)
+    assert gz == 0
     _near(t, 35.0, 0.01)
 
 
