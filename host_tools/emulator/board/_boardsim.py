@@ -77,9 +77,10 @@ def reset_board(cause, message=None):
         pass
 
 
-# What each chip's ADC units reach: ADC1 pins (usable with Wi-Fi) and ADC2 pins (Wi-Fi owns them).
+# What each chip's ADC units reach, in channel order: ADC1 pins (usable with Wi-Fi) and ADC2 pins
+# (Wi-Fi owns them).
 ADC_PINS = {
-    "esp32": (tuple(range(32, 40)), (0, 2, 4, 12, 13, 14, 15, 25, 26, 27)),
+    "esp32": ((36, 37, 38, 39, 32, 33, 34, 35), (4, 0, 2, 15, 13, 12, 14, 27, 25, 26)),
     "esp32s3": (tuple(range(1, 11)), tuple(range(11, 21))),
     "esp32c3": ((0, 1, 2, 3, 4), (5,)),
 }

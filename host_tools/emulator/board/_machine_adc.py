@@ -1,6 +1,6 @@
 # machine.ADC of the emulated board (loaded by machine on first use).
 import _boardsim
-from machine import _pin_id
+from machine import Pin, _pin_id
 
 # The volts on each pin come from sim.json "analog" {"<pin>": volts}, with a little noise.
 _ADC_FULL_SCALE = (0.95, 1.25, 1.75, 3.1)  # volts at ATTN_0DB, 2_5DB, 6DB, 11DB (calibrated range)
@@ -23,6 +23,7 @@ class ADC:
         if pin not in adc1 and pin not in adc2:
             raise ValueError("invalid pin")
         self._pin = pin
+        self._block = 1 if pin in adc1 else 2
         self._atten = 0
         self._bits = 12
         self.init(atten=atten)
@@ -38,6 +39,9 @@ class ADC:
         if atten not in (0, 1, 2, 3):
             raise ValueError("invalid attn")
         self._atten = atten
+
+    def block(self):
+        return ADCBlock(self._block)
 
     def width(self, bits):
         if _boardsim.config()["chip"] != "esp32" or bits not in (9, 10, 11, 12):
@@ -58,3 +62,27 @@ class ADC:
 
     def read(self):
         return self.read_u16() >> (16 - self._bits)
+
+
+class ADCBlock:
+    # One ADC unit (1 or 2): connect(channel), connect(pin) or connect(channel, pin) -> ADC.
+    def __init__(self, id, *, bits=None):
+        if id not in (1, 2) or not _boardsim.ADC_PINS[_boardsim.config()["chip"]][id - 1]:
+            raise ValueError("invalid block id")
+        self._id = id
+        self.init(bits=bits)
+
+    def init(self, *, bits=None):
+        if bits is not None and bits not in (9, 10, 11, 12, 13):
+            raise ValueError("invalid bits")
+
+    def connect(self, channel, source=None, **kwargs):
+        pins = _boardsim.ADC_PINS[_boardsim.config()["chip"]][self._id - 1]
+        if isinstance(channel, Pin) and source is None:
+            channel, source = None, channel
+        if channel is not None and not 0 <= channel < len(pins):
+            raise ValueError("invalid channel")
+        pin = pins[channel] if source is None else _pin_id(source)
+        if pin not in pins or (channel is not None and pins[channel] != pin):
+            raise ValueError("invalid source")
+        return ADC(pin, **kwargs)

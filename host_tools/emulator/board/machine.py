@@ -289,7 +289,13 @@ class WDT:
 
 
 # Peripherals load on first use, so a board that has none pays no heap for their models.
-_LAZY = {"I2C": "_machine_i2c", "SoftI2C": "_machine_i2c", "ADC": "_machine_adc", "PWM": "_machine_pwm"}
+_LAZY = {
+    "I2C": "_machine_i2c",
+    "SoftI2C": "_machine_i2c",
+    "ADC": "_machine_adc",
+    "ADCBlock": "_machine_adc",
+    "PWM": "_machine_pwm",
+}
 
 
 def __getattr__(name):
