@@ -24,6 +24,14 @@ BASE_TOOLS = {"system_info", "led", "gpio_read", "gpio_write", "adc_read"}
 
 
 @pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedBoard]:
+    """A default esp32s3 of this module's own: the drivers, sessions and faults used here do not
+    change the heap the other modules' tests see on the shared board."""
+    with EmulatedBoard(load_profile("esp32s3"), workdir=tmp_path_factory.mktemp("esp32s3-hw")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
 def session(board: EmulatedBoard) -> dict[str, str]:
     return open_session(board)
 

@@ -1,6 +1,7 @@
 """`adc_read`: the profile's named analog channels, calibrated, averaged and scaled."""
 
 from ..registry import ToolError, structured
+from . import NUM, STR, obj, tool
 
 
 def register(reg, profile):
@@ -35,27 +36,13 @@ def register(reg, profile):
         )
 
     reg.add_tool(
-        {
-            "name": "adc_read",
-            "title": "Read an analog input",
-            "description": "Read a named analog channel (calibrated, averaged, scaled to its unit).",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"channel": {"type": "string", "enum": names}},
-                "required": ["channel"],
-                "additionalProperties": False,
-            },
-            "outputSchema": {
-                "type": "object",
-                "properties": {
-                    "channel": {"type": "string"},
-                    "value": {"type": "number"},
-                    "unit": {"type": "string"},
-                    "pin_volts": {"type": "number"},
-                },
-                "required": ["channel", "value", "unit", "pin_volts"],
-            },
-            "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
-        },
+        tool(
+            "adc_read",
+            "Read an analog input",
+            "Read a named analog channel (calibrated, averaged, scaled to its unit).",
+            {"channel": {"type": "string", "enum": names}},
+            obj({"channel": STR, "value": NUM, "unit": STR, "pin_volts": NUM}),
+            required=["channel"],
+        ),
         read,
     )

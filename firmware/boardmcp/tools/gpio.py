@@ -6,13 +6,12 @@ from machine import Pin, Signal
 
 from ..hw import gpio
 from ..registry import ToolError, structured
+from . import INT, obj, tool
 
 _PIN = {"type": "integer", "minimum": 0, "maximum": 48}
-_PIN_OUT = {
-    "type": "object",
-    "properties": {"pin": {"type": "integer"}, "value": {"type": "integer"}},
-    "required": ["pin", "value"],
-}
+_PIN_OUT = obj({"pin": INT, "value": INT})
+_LED = {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False, "openWorldHint": False}
+_WRITES = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False}
 
 
 def denied(profile, pin, write):
@@ -67,40 +66,26 @@ def register(reg, profile):
         return structured({"pin": pin, "value": 1 if args["value"] else 0})
 
     reg.add_tool(
-        {
-            "name": "gpio_read",
-            "title": "Read a GPIO pin",
-            "description": "Read the level (0/1) of an allowlisted GPIO pin.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"pin": _PIN, "pull": {"type": "string", "enum": ["up", "down"]}},
-                "required": ["pin"],
-                "additionalProperties": False,
-            },
-            "outputSchema": _PIN_OUT,
-            "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
-        },
+        tool(
+            "gpio_read",
+            "Read a GPIO pin",
+            "Level (0/1) of an allowlisted GPIO pin.",
+            {"pin": _PIN, "pull": {"type": "string", "enum": ["up", "down"]}},
+            _PIN_OUT,
+            required=["pin"],
+        ),
         read,
     )
     reg.add_tool(
-        {
-            "name": "gpio_write",
-            "title": "Drive a GPIO pin",
-            "description": "Drive an allowlisted GPIO pin high (1) or low (0).",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"pin": _PIN, "value": {"type": "integer", "enum": [0, 1]}},
-                "required": ["pin", "value"],
-                "additionalProperties": False,
-            },
-            "outputSchema": _PIN_OUT,
-            "annotations": {
-                "readOnlyHint": False,
-                "destructiveHint": True,
-                "idempotentHint": True,
-                "openWorldHint": False,
-            },
-        },
+        tool(
+            "gpio_write",
+            "Drive a GPIO pin",
+            "Drive an allowlisted GPIO pin high (1) or low (0).",
+            {"pin": _PIN, "value": {"type": "integer", "enum": [0, 1]}},
+            _PIN_OUT,
+            _WRITES,
+            ["pin", "value"],
+        ),
         write,
     )
 
@@ -122,33 +107,14 @@ def _register_led(reg, profile):
         return structured({"on": bool(led.value()), "pin": pin})
 
     reg.add_tool(
-        {
-            "name": "led",
-            "title": "Board LED",
-            "description": "Switch the board's LED (GPIO %d) on or off, or toggle it; returns its new state." % pin,
-            "inputSchema": {
-                "type": "object",
-                "properties": {
-                    "state": {
-                        "type": "string",
-                        "enum": ["on", "off", "toggle"],
-                        "description": "on, off, or toggle (invert the current state)",
-                    }
-                },
-                "required": ["state"],
-                "additionalProperties": False,
-            },
-            "outputSchema": {
-                "type": "object",
-                "properties": {"on": {"type": "boolean"}, "pin": {"type": "integer"}},
-                "required": ["on", "pin"],
-            },
-            "annotations": {
-                "readOnlyHint": False,
-                "destructiveHint": False,
-                "idempotentHint": False,
-                "openWorldHint": False,
-            },
-        },
+        tool(
+            "led",
+            "Board LED",
+            "Switch the board's LED (GPIO %d) on, off, or toggle it; returns its new state." % pin,
+            {"state": {"type": "string", "enum": ["on", "off", "toggle"]}},
+            obj({"on": {"type": "boolean"}, "pin": INT}),
+            _LED,
+            ["state"],
+        ),
         set_led,
     )

@@ -5,6 +5,7 @@ from micropython import const
 
 from ..hw import CRCError, DeviceError
 from ..registry import ToolError, structured
+from . import INT, STR, obj, tool
 
 _ENODEV = const(19)
 _ETIMEDOUT = const(116)
@@ -54,36 +55,15 @@ def register(reg, profile):
         missing = [name for a, name in declared.items() if a not in found]
         return structured({"bus": bus_id, "devices": devices, "missing": missing})
 
+    device = {"type": "object", "properties": {"address": INT, "hex": STR, "sensor": {"type": ["string", "null"]}}}
+    listing = {"type": "array", "items": device}
     reg.add_tool(
-        {
-            "name": "i2c_scan",
-            "title": "Scan an I2C bus",
-            "description": "List the addresses answering on an I2C bus, and declared sensors that do not.",
-            "inputSchema": {
-                "type": "object",
-                "properties": {"bus": {"type": "integer", "enum": ids}},
-                "additionalProperties": False,
-            },
-            "outputSchema": {
-                "type": "object",
-                "properties": {
-                    "bus": {"type": "integer"},
-                    "devices": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "address": {"type": "integer"},
-                                "hex": {"type": "string"},
-                                "sensor": {"type": ["string", "null"]},
-                            },
-                        },
-                    },
-                    "missing": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["bus", "devices", "missing"],
-            },
-            "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
-        },
+        tool(
+            "i2c_scan",
+            "Scan an I2C bus",
+            "List the addresses answering on an I2C bus, and declared sensors that do not.",
+            {"bus": {"type": "integer", "enum": ids}},
+            obj({"bus": INT, "devices": listing, "missing": {"type": "array", "items": STR}}),
+        ),
         scan,
     )

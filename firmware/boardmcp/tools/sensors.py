@@ -12,6 +12,7 @@ from micropython import const
 
 from ..hw import CRCError, DeviceError
 from ..registry import ToolError, structured
+from . import obj, tool
 from .i2c import explain
 
 POLL_MS = const(5000)
@@ -89,7 +90,7 @@ def _add(reg, s, title):
         props[key] = {"type": "number", "description": unit}
         units.append("%s (%s)" % (key, unit))
 
-    def tool(args, ctx):
+    def tool_handler(args, ctx):
         try:
             return structured(s.read())
         except OSError as e:
@@ -98,25 +99,10 @@ def _add(reg, s, title):
     def resource(uri):
         return json.dumps(s.read())
 
-    reg.add_tool(
-        {
-            "name": "read_" + s.name,
-            "title": title,
-            "description": "Read " + ", ".join(units),
-            "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
-            "outputSchema": {"type": "object", "properties": props, "required": list(props)},
-            "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
-        },
-        tool,
-    )
+    desc = ", ".join(units)  # one string for the tool and the resource
+    reg.add_tool(tool("read_" + s.name, title, desc, {}, obj(props)), tool_handler)
     reg.add_resource(
-        {
-            "uri": s.uri,
-            "name": s.name,
-            "title": title,
-            "description": ", ".join(units),
-            "mimeType": "application/json",
-        },
+        {"uri": s.uri, "name": s.name, "title": title, "description": desc, "mimeType": "application/json"},
         resource,
     )
 
