@@ -9,12 +9,18 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 # Firmware is type-checked against the esp32 port's API, not CPython's (see firmware/pyrightconfig.json).
 MPY_STUBS := micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
+# Node 22 and the official MCP conformance suites, pinned in conformance/package*.json (npm installs
+# Node itself as the package `node`; the machine's node may be older). host_tools/official_suite.py
+# runs them from here.
+NODE_DIR := $(VENV)/node
+NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json conformance/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: help emulate test lint format boards clean
+.PHONY: help emulate flash deploy provision discover test lint format boards conformance-tools clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 	@echo "  Variables: BOARD=$(BOARD) (see boards/), HTTP_PORT=<port> for emulate, NO_TOKEN=1"
+	@echo "  Real boards: PORT=/dev/ttyUSB0 (default: the one found), FIRMWARE=image.bin, SSID=network (password asked)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "==> Creating $(VENV) and installing pinned dependencies"
@@ -26,8 +32,30 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+$(NODE_STAMP): conformance/package.json conformance/package-lock.json
+	@echo "==> Installing Node 22 and the MCP conformance suites into $(NODE_DIR)"
+	@mkdir -p $(NODE_DIR)
+	@cp conformance/package.json conformance/package-lock.json $(NODE_DIR)/
+	@cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f $(NODE_DIR)/.installed-*
+	@touch $@
+
+conformance-tools: $(NODE_STAMP)  ## Install Node 22 and the pinned MCP conformance suites (once)
+
 emulate: $(STAMP)  ## Run an emulated board serving MCP on localhost (BOARD=esp32s3)
 	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token)
+
+flash: $(STAMP)  ## Put MicroPython + boardmcp on a board: BOARD=esp32s3 PORT=/dev/ttyUSB0 [FIRMWARE=path] [SSID=name]
+	@$(BIN)/boardmcp flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(SSID),--ssid "$(SSID)")
+
+deploy: $(STAMP)  ## Copy the firmware to a board running MicroPython (no erase): BOARD= PORT=
+	@$(BIN)/boardmcp deploy --board $(BOARD) $(if $(PORT),--port $(PORT))
+
+provision: $(STAMP)  ## Give a board Wi-Fi and a new token over serial: SSID=name [PORT=] (password asked)
+	@$(BIN)/boardmcp provision --board $(BOARD) $(if $(PORT),--port $(PORT)) --ssid "$(SSID)"
+
+discover: $(STAMP)  ## List the boards announcing MCP (_mcp._tcp) on the LAN
+	@$(BIN)/boardmcp discover
 
 boards: $(STAMP)  ## List the board profiles
 	@$(BIN)/boardmcp boards
@@ -41,7 +69,7 @@ format: $(STAMP)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint  ## Lint, then the whole test suite
+test: lint conformance-tools  ## Lint, then the whole test suite (with the official conformance suites)
 	$(BIN)/python -m pytest
 
 clean:  ## Remove build output and the venv

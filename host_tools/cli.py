@@ -1,12 +1,16 @@
 """`boardmcp`: the host-side command line for boardmcp boards, real or emulated.
 
 Each verb is one `_Verb` (name, help, how to add its arguments, what it runs), so new verbs
-(flash, deploy, provision, discover, bridge, bench, test) slot in by adding an entry to VERBS.
+(bridge, bench, test) slot in by adding an entry to VERBS. The verbs for real boards (flash,
+deploy, provision, discover) are thin: the work is in host_tools/device/.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import asyncio
+import os
 import signal
 import sys
 import threading
@@ -14,8 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.device import DeviceError
+from host_tools.device.deploy import deploy
+from host_tools.device.discover import discover
+from host_tools.device.firmware import cache_dir, fetch_image
+from host_tools.device.flash import DEFAULT_BAUD, flash_image
+from host_tools.device.ports import Boot, resolve_port, restart_and_watch, wait_for_repl
+from host_tools.device.provision import Provisioned, boards_file, provision, save_board, saved_boards
+from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.emulator.runner import BoardError, EmulatedBoard
-from host_tools.profiles import ProfileError, list_profiles, load_profile, repo_root
+from host_tools.profiles import Profile, ProfileError, list_profiles, load_profile, repo_root
 from host_tools.stage import StageError
 
 DEFAULT_BOARD = "esp32s3"
@@ -57,6 +69,9 @@ def _emulate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--no-token", action="store_true", help="serve without a bearer token (no auth)")
+    parser.add_argument(
+        "--announce", action="store_true", help="announce the board as _mcp._tcp over mDNS on loopback (discover)"
+    )
     parser.add_argument("--workdir", type=Path, help="where the board's files live (default: build/<board>)")
     parser.add_argument(
         "--firmware", type=Path, metavar="DIR", help="stage firmware from DIR instead of the repo's firmware/"
@@ -72,6 +87,7 @@ def _emulate(args: argparse.Namespace) -> int:
         port=args.port,
         token=None if args.no_token else "",
         firmware_dir=args.firmware,
+        announce=args.announce,
         progress=_progress,
     )
     # Ctrl-C (or a TERM from a supervisor) ends the wait below; stop() then kills every child.
@@ -97,6 +113,183 @@ def _emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- real boards: flash, deploy, provision, discover ---------------------------------------------
+
+_PORT_HELP = "the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, an emulated board's pty, or socket://host:port); "
+_PORT_HELP += "default: the one ESP32 board found on USB"
+
+
+def _board_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile name or path to one (default: {DEFAULT_BOARD})"
+    )
+    parser.add_argument("--port", help=_PORT_HELP)
+    parser.add_argument(
+        "--boot-timeout", type=float, default=60, metavar="S", help="how long to wait for the board to serve (s)"
+    )
+
+
+def _wifi_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--ssid", required=required, help="the Wi-Fi network the board joins")
+    parser.add_argument(
+        "--password",
+        help="its password (default: asked for without echo; empty for an open network); "
+        "prefer the prompt: a command line is visible to other users and kept in shell history",
+    )
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password is not None:
+        return str(args.password)
+    if not sys.stdin.isatty():
+        raise DeviceError("no Wi-Fi password given and no terminal to ask for it", "pass --password")
+    return getpass.getpass(f"Wi-Fi password for {args.ssid!r} (empty for an open network): ")
+
+
+def _step(n: int, total: int, what: str) -> None:
+    _progress(f"[{n}/{total}] {what}")
+
+
+def _deploy_workdir(profile: Profile) -> Path:
+    return repo_root() / "build" / profile.name / "deploy"
+
+
+def _report(boot: Boot, port: str, provisioned: Provisioned | None, ssid: str | None) -> int:
+    """Print where the board serves (and with which token), or how to finish its setup."""
+    if boot.url is None:
+        if ssid is not None:
+            raise DeviceError(
+                f"the board could not join {ssid!r} ({boot.wifi or 'no Wi-Fi line'}); it opened its setup page instead",
+                f"check the network name and password and run `boardmcp provision --port {port} --ssid ...` again",
+            )
+        print("The board has no Wi-Fi network yet. Either:")
+        print(f"  boardmcp provision --port {port} --ssid <network>      (over this cable), or")
+        print(f"  {(boot.setup or '').removeprefix('setup: ')}  (from a phone or laptop)")
+        return 0
+    if provisioned is not None:
+        save_board(provisioned.hostname, url=boot.url)
+    print(f"MCP endpoint:  {boot.url}")
+    if provisioned is not None:
+        print(f"               http://{provisioned.hostname}.local/mcp (mDNS name)")
+        print(f"Auth header:   Authorization: Bearer {provisioned.token}")
+        print(f"               (kept in {boards_file()})")
+    return 0
+
+
+def _flash_arguments(parser: argparse.ArgumentParser) -> None:
+    _board_arguments(parser)
+    parser.add_argument(
+        "--firmware", type=Path, metavar="PATH", help="flash this MicroPython image instead of the profile's"
+    )
+    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"esptool's speed (default: {DEFAULT_BAUD})")
+    parser.add_argument(
+        "--repl-timeout", type=float, default=30, metavar="S", help="how long to wait for MicroPython's REPL (s)"
+    )
+    _wifi_arguments(parser, required=False)
+
+
+def _flash(args: argparse.Namespace) -> int:
+    profile = load_profile(args.board)
+    password = _password(args) if args.ssid else ""
+    total = 6
+    _step(1, total, f"MicroPython image for {profile.title}")
+    image = fetch_image(profile, _progress, local=args.firmware)
+    port = resolve_port(args.port)
+    _step(2, total, f"erase and write the image at 0x{profile.flash_offset:x}")
+    flash_image(profile, port, image, _progress, baud=args.baud)
+    _step(3, total, "wait for MicroPython to boot")
+    wait_for_repl(port, args.repl_timeout, _progress)
+    _step(4, total, "compile and copy the boardmcp firmware")
+    deploy(profile, port, _progress, workdir=_deploy_workdir(profile))
+    provisioned = None
+    if args.ssid:
+        _step(5, total, "provision Wi-Fi and a bearer token")
+        provisioned = provision(profile, port, args.ssid, password, _progress)
+    else:
+        _step(5, total, "provision: skipped (no --ssid); the board will offer its setup page")
+    _step(6, total, "restart and wait for the board to serve")
+    return _report(restart_and_watch(port, args.boot_timeout, _progress), port, provisioned, args.ssid)
+
+
+def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    _board_arguments(parser)
+    parser.add_argument(
+        "--firmware", type=Path, metavar="DIR", help="deploy firmware from DIR instead of the repo's firmware/"
+    )
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    profile = load_profile(args.board)
+    port = resolve_port(args.port)
+    _step(1, 2, "compile and copy the boardmcp firmware")
+    deploy(profile, port, _progress, workdir=_deploy_workdir(profile), firmware_dir=args.firmware)
+    _step(2, 2, "restart and wait for the board to serve")
+    return _report(restart_and_watch(port, args.boot_timeout, _progress), port, None, None)
+
+
+def _provision_arguments(parser: argparse.ArgumentParser) -> None:
+    _board_arguments(parser)
+    _wifi_arguments(parser, required=True)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    profile = load_profile(args.board)
+    password = _password(args)
+    port = resolve_port(args.port)
+    _step(1, 2, "write Wi-Fi credentials and a new bearer token")
+    provisioned = provision(profile, port, args.ssid, password, _progress)
+    _step(2, 2, "restart and wait for the board to serve")
+    return _report(restart_and_watch(port, args.boot_timeout, _progress), port, provisioned, args.ssid)
+
+
+def _discover_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=3.0, metavar="S", help="how long to listen (default: 3)")
+    parser.add_argument(
+        "--interface",
+        action="append",
+        metavar="ADDR",
+        help="query only on the interface with this address (repeatable; 127.0.0.1 finds emulated boards)",
+    )
+
+
+def _discover(args: argparse.Namespace) -> int:
+    _progress(f"looking for _mcp._tcp on the LAN for {args.timeout:g} s")
+    found = discover(args.timeout, args.interface)
+    if not found:
+        _progress("no boards answered; is the board on this network and serving? (its console prints 'mcp: serving')")
+        return 1
+    saved = saved_boards()
+    for board in found:
+        token = "token saved" if saved.get(board.hostname, {}).get("token") else ""
+        print(f"{board.hostname:16} {board.url:36} auth={board.auth:7} {token}".rstrip())
+    return 0
+# -- bridge ------------------------------------------------------------------------------------
+
+
+def _bridge_arguments(parser: argparse.ArgumentParser) -> None:
+    board = parser.add_mutually_exclusive_group(required=True)
+    board.add_argument("--url", help="the board's Streamable HTTP endpoint, e.g. http://192.168.1.23/mcp")
+    board.add_argument("--ws", metavar="URL", help="the board's WebSocket, e.g. ws://192.168.1.23/ws")
+    board.add_argument("--serial", metavar="PORT", help="the board's serial console, e.g. /dev/ttyACM0")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOARDMCP_TOKEN"),
+        help="the board's bearer token for --url and --ws (default: $BOARDMCP_TOKEN)",
+    )
+    parser.add_argument("--baud", type=int, default=115200, help="serial speed (default: 115200)")
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    link: Link
+    if args.url:
+        link = HTTPLink(args.url, args.token, _progress)
+    elif args.ws:
+        link = WebSocketLink(args.ws, args.token)
+    else:
+        link = SerialLink(args.serial, args.baud)
+    return asyncio.run(run_bridge(link, _progress))
+
+
 VERBS: tuple[_Verb, ...] = (
     _Verb(
         "emulate",
@@ -106,6 +299,57 @@ VERBS: tuple[_Verb, ...] = (
         "The console is a pty that behaves like the chip's serial port: mpremote, picocom work.",
         _emulate_arguments,
         _emulate,
+    ),
+    _Verb(
+        "flash",
+        "put MicroPython and boardmcp on a board: erase, write, deploy, provision",
+        "Get the board profile's MicroPython image (downloaded once into "
+        + str(cache_dir())
+        + ",\nsha256-checked; or --firmware PATH), erase the chip and write the image at the chip's offset\n"
+        "(esptool), wait for the REPL, compile the firmware with mpy-cross and copy it (mpremote),\n"
+        "provision Wi-Fi and a bearer token (with --ssid; else the board opens its setup page),\n"
+        "restart, and print the board's MCP URL.\n\n"
+        "The chip must be in its bootloader: boards with auto-reset enter it by themselves; otherwise\n"
+        "hold BOOT, press RESET, release BOOT.\n\n"
+        "  boardmcp flash --board esp32s3 --port /dev/ttyACM0 --ssid home",
+        _flash_arguments,
+        _flash,
+    ),
+    _Verb(
+        "deploy",
+        "copy the boardmcp firmware to a board that runs MicroPython (no erase)",
+        "Compile firmware/ with mpy-cross for the board's architecture and copy it with mpremote\n"
+        "(unchanged files are skipped, removed modules deleted). The board's config.json (Wi-Fi,\n"
+        "token) is kept. Then restart the board and print its MCP URL.\n\n"
+        "  boardmcp deploy --board esp32c3 --port /dev/ttyACM0",
+        _deploy_arguments,
+        _deploy,
+    ),
+    _Verb(
+        "provision",
+        "give a board its Wi-Fi network and a fresh bearer token, over serial",
+        "Write the Wi-Fi credentials and a newly generated bearer token to the board's config.json\n"
+        "over the serial port, restart it and print its MCP URL. The password is asked for without\n"
+        "echo (or --password) and never printed or logged. The token is kept for MCP clients in\n"
+        + str(boards_file())
+        + " ($XDG_CONFIG_HOME/boardmcp/boards.json).\n\n"
+        "  boardmcp provision --port /dev/ttyACM0 --ssid home",
+        _provision_arguments,
+        _provision,
+    ),
+    _Verb(
+        "discover",
+        "list the boards announcing MCP on the LAN (mDNS _mcp._tcp)",
+        "Browse mDNS / DNS-SD for _mcp._tcp and list each board: hostname, MCP URL, whether it\n"
+        "wants a bearer token, and whether this host has its token (from `boardmcp provision`).",
+        _discover_arguments,
+        _discover,
+        "bridge",
+        "serve stdio MCP to a desktop client, forwarding to a board over HTTP, WebSocket or serial",
+        "Present the board as a stdio MCP server (what Claude Desktop, Cursor and the SDKs launch),\n"
+        "forwarding every message to the board and back. Logs go to stderr; stdout carries MCP only.",
+        _bridge_arguments,
+        _bridge,
     ),
     _Verb(
         "boards",
@@ -145,4 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProfileError, StageError) as exc:
         print(f"boardmcp: {exc}", file=sys.stderr)
         return 2
+    except DeviceError as exc:
+        print(f"boardmcp: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("boardmcp: interrupted", file=sys.stderr)
+        return 130
     return status

@@ -45,8 +45,18 @@ def main():
         ip = net.connect(wifi["ssid"], wifi.get("password", ""), name)
         if ip:
             print("wifi: joined %r as %s (%s)" % (wifi["ssid"], name, ip))
-    else:
-        print("wifi: not configured; provision it with `boardmcp provision --ssid ...`")
+    if ip is None:
+        # Setup mode: an access point with a page to enter Wi-Fi (never returns; the board resets).
+        # A configured board that cannot join retries after 3 minutes.
+        if not wifi.get("ssid"):
+            print("wifi: not configured; provision it with `boardmcp provision --ssid ...` or the setup page")
+        from . import portal
+
+        portal.run(cfg, name, 180000 if wifi.get("ssid") else None)
+    if cfg.get("mdns", True):  # announce _mcp._tcp (costs ~4.5 KB of heap; config.json "mdns": false)
+        from . import mdns
+
+        mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     opts = cfg["http"]
     http = HTTPServer(
@@ -58,18 +68,25 @@ def main():
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
     try:
-        asyncio.run(_serve(http, ip))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True)))
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip):
+async def _serve(http, ip, serial):
     await http.start()
     watcher = _watch(http.server)
+    if serial:
+        from .transport import serial as console  # only boards serving on the console load it
+
+        asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
+    print("mcp: serving ws://%s:%d/ws" % (ip or http.host, http.port))
+    if serial:
+        print("mcp: serving JSON-RPC lines on this console")
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)

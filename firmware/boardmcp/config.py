@@ -2,9 +2,11 @@
 `config.json` (this installation: Wi-Fi, token, HTTP port). Both sit at the filesystem root.
 
     profile, cfg = config.load()
+    config.update(wifi={"ssid": "lab", "password": "..."}, token="...")
 """
 
 import json
+import os
 
 PROFILE_FILE = "board.json"
 CONFIG_FILE = "config.json"
@@ -38,3 +40,13 @@ def load():
     cfg.setdefault("wifi", {})
     cfg.setdefault("token", None)
     return profile, cfg
+
+
+def update(**fields):
+    """Set top-level fields of config.json, keeping the rest; the file is replaced atomically."""
+    cfg = _read(CONFIG_FILE, False)
+    cfg.update(fields)
+    tmp = CONFIG_FILE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f)
+    os.rename(tmp, CONFIG_FILE)

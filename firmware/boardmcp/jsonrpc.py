@@ -14,6 +14,7 @@ METHOD_NOT_FOUND = const(-32601)
 INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 
+STREAM_ITEMS = const(4)  # results with longer lists are streamed item by item
 MAX_DEPTH = const(32)  # JSON nesting; deeper documents are refused before parsing
 
 # What decode() found: a request wants a response, the other two do not.
@@ -117,6 +118,36 @@ def _check_depth(body, start, end):
 def result(rid, value):
     """Encode a success response as bytes."""
     return json.dumps({"jsonrpc": "2.0", "id": rid, "result": value}).encode()
+
+
+def is_large(value):
+    """True for a result worth streaming with result_pieces(): one holding a long list."""
+    for key in value:
+        v = value[key]
+        if isinstance(v, list) and len(v) > STREAM_ITEMS:
+            return True
+    return False
+
+
+def result_pieces(rid, value):
+    """A success response as a run of small strings, each list of the result item by item, so
+    the board never holds the whole response (a long tools/list) as one string."""
+    yield '{"jsonrpc": "2.0", "id": %s, "result": {' % json.dumps(rid)
+    sep = ""
+    for key in value:
+        v = value[key]
+        yield sep + json.dumps(key) + ": "
+        sep = ", "
+        if isinstance(v, list):
+            yield "["
+            comma = ""
+            for item in v:
+                yield comma + json.dumps(item)
+                comma = ", "
+            yield "]"
+        else:
+            yield json.dumps(v)
+    yield "}}"
 
 
 def error(rid, code, message, data=None):

@@ -30,6 +30,8 @@ def connect(ssid, password, name, timeout_ms=CONNECT_TIMEOUT_MS):
     network.hostname(name)  # must precede activation to reach DHCP and mDNS
     sta = station()
     sta.active(True)
+    if sta.isconnected() and sta.config("ssid") != ssid:
+        sta.disconnect()  # a soft reset keeps the link; the configured network may have changed
     if not sta.isconnected():
         sta.connect(ssid, password)
         start = time.ticks_ms()

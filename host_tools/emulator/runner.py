@@ -79,7 +79,10 @@ class EmulatedBoard:
     `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
     point the board can join ({"ssid", "password", "rssi"}); `http_options` are added to config.json's
-    "http" (e.g. {"idle_timeout_ms": 500}); `progress` receives boot messages.
+    "http" (e.g. {"idle_timeout_ms": 500}); `provisioned` False stages a config.json without Wi-Fi
+    credentials or token, so the board boots into its setup page. `announce` turns on the
+    firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `progress`
+    receives boot messages.
     """
 
     def __init__(
@@ -92,6 +95,8 @@ class EmulatedBoard:
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
         http_options: dict[str, Any] | None = None,
+        provisioned: bool = True,
+        announce: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -101,6 +106,8 @@ class EmulatedBoard:
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
         self.http_options = dict(http_options or {})
+        self.provisioned = provisioned
+        self.announce = announce
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -127,11 +134,14 @@ class EmulatedBoard:
     @property
     def config(self) -> dict[str, Any]:
         """The config.json staged on the board."""
-        return {
-            "wifi": {"ssid": self.wifi["ssid"], "password": self.wifi["password"]},
-            "token": self.token,
+        config: dict[str, Any] = {
             "http": {"host": "127.0.0.1", "port": self.port, **self.http_options},
+            "mdns": self.announce,
         }
+        if self.provisioned:
+            config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
+            config["token"] = self.token
+        return config
 
     def stage(self) -> Path:
         """Stage the firmware into workdir/fs and the sim into workdir/sim; return workdir/fs."""

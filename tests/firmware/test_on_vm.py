@@ -73,12 +73,21 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return stage_firmware(profile, root / "fs", {})
 
 
+def _client_heap(module: str) -> int:
+    """Extra heap a module asks for with `CLIENT_HEAP = <bytes>`: its test client runs in the same VM."""
+    for node in ast.parse((HERE / f"{module}.py").read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["CLIENT_HEAP"]:
+            return int(ast.literal_eval(node.value))
+    return 0
+
+
 @cache
 def _run_module(staged: Path, module: str) -> dict[str, dict]:
     profile = load_profile("esp32")
     env = dict(os.environ, MICROPYPATH=f"{staged}:{HERE}:{staged.parent / 'sim'}:.frozen")
+    heap = profile.heap_bytes + _client_heap(module)
     proc = subprocess.run(
-        [str(MICROPYTHON), "-X", f"heapsize={profile.heap_bytes}", str(HERE / "mpy_runner.py"), module],
+        [str(MICROPYTHON), "-X", f"heapsize={heap}", str(HERE / "mpy_runner.py"), module],
         capture_output=True,
         text=True,
         timeout=60,

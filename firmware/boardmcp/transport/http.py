@@ -21,7 +21,8 @@ from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
 MAX_HEADERS = const(32)
-MAX_BODY = const(16384)
+MAX_BODY = const(8192)  # a larger body needs a contiguous block a small heap may not have
+CHUNK = const(1024)  # streamed responses go out in chunks of about this size
 MAX_CONNECTIONS = const(8)
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
@@ -115,6 +116,7 @@ class HTTPServer:
             return
         self.active += 1
         filled = 0
+        _no_delay(writer)
         try:
             buf = bytearray(BUF_SIZE)
             mv = memoryview(buf)
@@ -212,6 +214,11 @@ class HTTPServer:
     async def _dispatch(self, reader, writer, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
+        if target == "/ws" or target.startswith("/ws?"):
+            gc.collect()  # so the module loads into low holes, not across the largest free block
+            from . import ws  # loaded on the first WebSocket client only
+
+            return await ws.upgrade(self, reader, writer, method, headers, body[0])  # GET: body[0] is our buffer
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
             await _send(writer, 404, _problem("Not found: MCP is served at " + self.path), extra)
@@ -283,7 +290,7 @@ class HTTPServer:
             if opened is not None:
                 reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
                 opened = None
-            payload = jsonrpc.result(rid, result)
+            payload = jsonrpc.result_pieces(rid, result) if jsonrpc.is_large(result) else jsonrpc.result(rid, result)
             status = 200
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
@@ -426,14 +433,28 @@ class _Reply:
         return False
 
     async def finish(self, status, payload):
-        """Send the final response: as the last SSE event if streaming, else as JSON."""
+        """Send the final response (bytes, or str pieces to stream): as the last SSE event if
+        streaming, else as JSON."""
         if not self.sse:
-            if payload is not None:
+            if isinstance(payload, (bytes, bytearray)):
                 await _send(self.writer, status, payload, self.extra)
+            elif payload is not None:
+                await _send_pieces(self.writer, status, payload, self.extra)
             return
+        if payload is not None and not isinstance(payload, (bytes, bytearray)):
+            payload = "".join(payload)
         last = _chunk(_event(payload)) if payload is not None else b""
         self.writer.write(last + b"0\r\n\r\n")
         await self.writer.drain()
+
+
+def _no_delay(writer):
+    # Streamed responses are several writes; without TCP_NODELAY, Nagle's algorithm holds the
+    # last one back until the client's delayed ACK (~40 ms). IPPROTO_TCP=6, TCP_NODELAY=1.
+    try:
+        writer.s.setsockopt(6, 1, 1)  # pyright: ignore[reportAttributeAccessIssue]
+    except (AttributeError, OSError):
+        pass
 
 
 def _accepts(accept):
@@ -507,6 +528,25 @@ async def _send(writer, status, payload, extra=b""):
             len(payload),
         )
         writer.write(head.encode() + extra + b"\r\n" + payload)
+    await writer.drain()
+
+
+async def _send_pieces(writer, status, pieces, extra):
+    # A large JSON response, chunked: pieces are gathered into chunks of about CHUNK bytes, so
+    # the biggest allocation is one chunk (or one list item), never the whole response.
+    head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n" % (
+        status,
+        _REASONS.get(status, ""),
+    )
+    writer.write(head.encode() + extra + b"\r\n")
+    acc = bytearray()
+    for piece in pieces:
+        acc.extend(piece.encode())
+        if len(acc) >= CHUNK:
+            writer.write(_chunk(acc))
+            await writer.drain()
+            acc = bytearray()
+    writer.write(_chunk(acc) + b"0\r\n\r\n")
     await writer.drain()
 
 

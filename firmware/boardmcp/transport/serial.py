@@ -1,0 +1,92 @@
+"""Serial transport: newline-delimited JSON-RPC (the MCP stdio framing) on the console,
+alongside the network transports.
+
+The console stays the REPL's: Ctrl-C (never part of JSON text) still raises KeyboardInterrupt,
+so mpremote can break in; `print` output shares the line and the host skips what is not
+JSON-RPC. Blank lines are ignored. stdin is read a byte at a time while poll says more is
+ready: on a chip a bigger read blocks until it is full.
+
+    asyncio.create_task(serial.serve(server))
+"""
+
+import asyncio
+import select
+import sys
+
+from micropython import const
+
+from .. import jsonrpc
+from ..jsonrpc import INVALID_REQUEST
+from .stream import Connection
+
+LINE_SIZE = const(512)  # the line buffer; longer lines get a buffer of their own, up to MAX_LINE
+MAX_LINE = const(16384)
+
+
+class Console(Connection):
+    """The console as one MCP connection."""
+
+    async def write(self, data):
+        """One message, one line."""
+        out = sys.stdout.buffer
+        out.write(data)
+        out.write(b"\n")
+
+    async def run(self):
+        """Read lines from stdin until it ends (never, on a chip)."""
+        stdin = sys.stdin.buffer
+        reader = asyncio.StreamReader(stdin)
+        poller = select.poll()
+        poller.register(stdin, select.POLLIN)
+        one = bytearray(1)
+        line = small = bytearray(LINE_SIZE)
+        n = 0
+        overflow = False
+        while True:
+            if not await reader.readinto(one):
+                return
+            while True:
+                c = one[0]
+                if c == 10:  # end of line
+                    if n and line[n - 1] == 13:
+                        n -= 1
+                    if overflow:
+                        await self._reply(jsonrpc.error(None, INVALID_REQUEST, "Message longer than the board takes"))
+                    elif n:
+                        await self.receive(line, 0, n)
+                    n = 0
+                    overflow = False
+                    line = small
+                elif not overflow:
+                    if n == len(line):
+                        line = _grow(line, n)
+                    if line is None:
+                        overflow = True  # the rest of this line is dropped
+                        line = small
+                        n = 0
+                    else:
+                        line[n] = c
+                        n += 1
+                if not poller.poll(0) or not stdin.readinto(one):
+                    break
+
+
+def _grow(line, n):
+    # A bigger line buffer holding the first n bytes; None past MAX_LINE or out of memory.
+    if n >= MAX_LINE:
+        return None
+    try:
+        bigger = bytearray(min(2 * n, MAX_LINE))
+    except MemoryError:
+        return None
+    bigger[0:n] = line
+    return bigger
+
+
+async def serve(server):
+    """Serve MCP on the console until stdin ends."""
+    conn = Console(server)
+    try:
+        await conn.run()
+    finally:
+        conn.close()

@@ -1,0 +1,234 @@
+# WebSocket transport tests on the MicroPython VM: the real HTTP server on a loopback socket,
+# a registry whose tools stream progress, ask the client and wait, and a small masked-frame client.
+import asyncio
+import gc
+import json
+import os
+import struct
+
+from boardmcp.auth import Guard
+from boardmcp.registry import Registry, structured
+from boardmcp.server import Server
+from boardmcp.transport import stream, ws
+from boardmcp.transport.http import HTTPServer
+
+# The test client (and this module, compiled from source) share the VM with the server: heap on
+# top of the chip's, so the server still sees its own budget.
+CLIENT_HEAP = 32768
+V = "2026-07-28"
+ENVELOPE = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
+ANY = {"type": "object"}
+
+
+async def _steps(args, ctx):
+    for i in range(3):
+        await ctx.progress(i + 1, 3)
+    return structured({"steps": 3})
+
+
+async def _confirm(args, ctx):
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    answers = await ctx.ask({"go": ("elicitation/create", {"message": "Go?", "requestedSchema": schema})})
+    return structured({"action": answers["go"]["action"]})
+
+
+async def _wait(args, ctx):
+    await ctx.sleep(60000)
+    return structured({"waited": True})
+
+
+def _server():
+    reg = Registry()
+    reg.add_tool({"name": "steps", "description": "progress", "inputSchema": ANY}, _steps)
+    reg.add_tool({"name": "confirm", "description": "asks", "inputSchema": ANY}, _confirm)
+    reg.add_tool({"name": "wait", "description": "sleeps", "inputSchema": ANY}, _wait)
+    reg.changing.add("tools")
+    return Server(reg, "test")
+
+
+async def _start():
+    server = _server()
+    for port in range(47301, 47400):
+        http = HTTPServer(server, Guard(None), "127.0.0.1", port)
+        try:
+            await http.start()
+            return http
+        except OSError:
+            pass
+    raise OSError("no free port")
+
+
+class Client:
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+
+    async def send(self, msg, opcode=1, fin=True):
+        data = msg if isinstance(msg, bytes) else json.dumps(msg).encode()
+        mask = os.urandom(4)
+        n = len(data)
+        b0 = (0x80 if fin else 0) | opcode
+        head = struct.pack("!BB", b0, 0x80 | n) if n < 126 else struct.pack("!BBH", b0, 0xFE, n)
+        body = bytearray(data)
+        for i in range(n):
+            body[i] ^= mask[i & 3]
+        self.writer.write(head + mask + body)
+        await self.writer.drain()
+
+    async def frame(self):
+        head = await self.reader.readexactly(2)
+        n = head[1] & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await self.reader.readexactly(2))[0]
+        payload = await self.reader.readexactly(n) if n else b""
+        return head[0] & 0x0F, payload
+
+    async def message(self):
+        while True:
+            opcode, payload = await asyncio.wait_for_ms(self.frame(), 5000)
+            if opcode == 1:
+                return json.loads(payload)
+
+    async def call(self, rid, method, params=None):
+        msg = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            msg["params"] = params
+        await self.send(msg)
+        return await self.message()
+
+
+async def _connect(http):
+    reader, writer = await asyncio.open_connection("127.0.0.1", http.port)
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Protocol: other, mcp\r\n\r\n"
+    )
+    await writer.drain()
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += await reader.read(1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head, head  # RFC 6455's example
+    assert b"Sec-WebSocket-Protocol: mcp\r\n" in head
+    return Client(reader, writer)
+
+
+async def _session(fn):
+    gc.collect()
+    http = await _start()
+    c = await _connect(http)
+    try:
+        await fn(c, http.server)
+    finally:
+        c.writer.close()
+        await c.writer.wait_closed()  # MicroPython closes the socket here
+        http.close()
+        await _closed()
+
+
+async def _closed():
+    # The board's side of the connection winds down on its own; wait for it (the next test
+    # would otherwise find a WebSocket slot still taken).
+    for _ in range(500):
+        if not ws._open:
+            return
+        await asyncio.sleep_ms(10)
+    raise AssertionError("the WebSocket did not close")
+
+
+def test_unmask_is_its_own_inverse():
+    data = bytearray(range(11))
+    ws._unmask(data, 1, 10, b"\x01\x02\x03\x04")
+    assert list(data) == [0, 0, 0, 0, 0, 4, 4, 4, 12, 8, 10]
+    ws._unmask(data, 1, 10, b"\x01\x02\x03\x04")
+    assert data == bytearray(range(11))
+
+
+async def test_progress_streams_ahead_of_the_result():
+    async def check(c, server):
+        params = {"name": "steps", "_meta": {"progressToken": "p"}}
+        await c.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+        seen = []
+        for _ in range(4):
+            seen.append(await c.message())
+        assert [m.get("method") for m in seen[:3]] == ["notifications/progress"] * 3
+        assert [m["params"]["progress"] for m in seen[:3]] == [1, 2, 3]
+        assert seen[3]["result"]["structuredContent"] == {"steps": 3}
+
+    await _session(check)
+
+
+async def test_the_server_asks_and_the_answer_comes_on_the_same_socket():
+    async def check(c, server):
+        init = {"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t"}}
+        await c.call(0, "initialize", init)
+        await c.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm"}})
+        ask = await c.message()
+        assert ask["method"] == "elicitation/create", ask
+        await c.send({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"ok": True}}})
+        done = await c.message()
+        assert done["id"] == 1 and done["result"]["structuredContent"] == {"action": "accept"}
+
+    await _session(check)
+
+
+async def test_cancel_reaches_a_request_in_flight_and_the_bound_holds():
+    async def check(c, server):
+        for rid in range(stream.MAX_INFLIGHT):
+            await c.send({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": "wait"}})
+        over = await c.call(99, "ping")
+        assert over["id"] == 99 and over["error"]["code"] == -32603, over
+        for rid in range(stream.MAX_INFLIGHT):
+            await c.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": rid}})
+        # Cancelled requests get no reply; the next request is served once they have ended.
+        while True:
+            reply = await c.call(100, "ping")
+            assert reply["id"] == 100, reply
+            if "result" in reply:
+                break
+
+    await _session(check)
+
+
+async def test_server_notifications_reach_the_connection():
+    async def check(c, server):
+        await c.call(0, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {}})
+        await server.list_changed("tools")
+        assert (await c.message())["method"] == "notifications/tools/list_changed"
+        # Revision 2026-07-28: a listen stream on the socket, acknowledged, then fed.
+        params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
+        await c.send({"jsonrpc": "2.0", "id": "L", "method": "subscriptions/listen", "params": params})
+        ack = await c.message()
+        assert ack["method"] == "notifications/subscriptions/acknowledged"
+        await server.list_changed("tools")
+        got = []
+        for _ in range(2):
+            got.append(await c.message())
+        assert [m["method"] for m in got] == ["notifications/tools/list_changed"] * 2
+        listen = [m for m in got if "_meta" in m.get("params", {})]
+        assert listen[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "L"
+
+    await _session(check)
+
+
+async def test_closing_ends_the_session_and_its_listen_stream():
+    http = await _start()
+    server = http.server
+    c = await _connect(http)
+    params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
+    await c.send({"jsonrpc": "2.0", "id": "L", "method": "subscriptions/listen", "params": params})
+    await c.message()
+    assert len(server.sessions) == 1 and len(server._listeners) == 1
+    await c.send(struct.pack("!H", 1000), opcode=8)
+    opcode, payload = await asyncio.wait_for_ms(c.frame(), 5000)
+    assert (opcode, payload) == (8, struct.pack("!H", 1000))
+    for _ in range(100):
+        if not server.sessions and not server._listeners:
+            break
+        await asyncio.sleep_ms(10)
+    assert not server.sessions and not server._listeners
+    c.writer.close()
+    await c.writer.wait_closed()
+    http.close()
+    await _closed()

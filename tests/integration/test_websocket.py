@@ -1,0 +1,213 @@
+"""MCP over WebSocket (/ws) on the emulated board: the `websockets` client, and hand-made frames."""
+
+import json
+import os
+import socket
+import struct
+from base64 import b64encode
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from host_tools.emulator.runner import EmulatedBoard
+
+V = "2026-07-28"
+ENVELOPE = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
+MAX_MESSAGE = 16384
+
+
+def ws_connect(board: EmulatedBoard, **kw: Any) -> ClientConnection:
+    headers = kw.pop("additional_headers", {"Authorization": f"Bearer {board.token}"})
+    return connect(
+        f"ws://127.0.0.1:{board.port}/ws", subprotocols=["mcp"], additional_headers=headers, open_timeout=10, **kw
+    )
+
+
+def call(ws: ClientConnection, method: str, params: dict[str, Any] | None = None, rid: int = 1) -> Any:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
+    if params is not None:
+        msg["params"] = params
+    ws.send(json.dumps(msg))
+    return json.loads(ws.recv(timeout=10))
+
+
+def test_handshake_era_session(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        assert ws.subprotocol == "mcp"
+        client = {"name": "test", "version": "1"}
+        init = call(ws, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client})
+        assert init["result"]["protocolVersion"] == "2025-06-18"
+        ws.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        tools = call(ws, "tools/list", rid=2)["result"]["tools"]
+        assert {t["name"] for t in tools} == {"system_info", "led"}
+        info = call(ws, "tools/call", {"name": "system_info"}, rid=3)["result"]["structuredContent"]
+        assert info["board"] == "esp32s3"
+        assert call(ws, "ping", rid="p")["result"] == {}
+
+
+def test_modern_era_on_the_same_socket(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        found = call(ws, "server/discover", {"_meta": ENVELOPE})["result"]
+        assert found["supportedVersions"] == [V] and found["resultType"] == "complete"
+        r = call(ws, "tools/call", {"name": "led", "arguments": {"state": "on"}, "_meta": ENVELOPE}, rid=2)
+        assert r["result"]["structuredContent"]["on"] is True
+        # Each message is classified on its own: without the envelope it is handshake-era,
+        # where server/discover does not exist; a partial envelope is the modern ladder's -32602.
+        assert call(ws, "server/discover", rid=3)["error"]["code"] == -32601
+        bad = call(ws, "tools/list", {"_meta": {"io.modelcontextprotocol/protocolVersion": V}}, rid=4)
+        assert bad["error"]["code"] == -32602
+
+
+def test_protocol_errors_keep_the_connection(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        ws.send("{not json")
+        assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+        ws.send("[1, 2]")
+        assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32600
+        assert call(ws, "ping")["result"] == {}
+
+
+def test_fragmented_and_large_messages(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        text = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "ping"})
+        ws.send([text[:5], text[5:9], "", text[9:]])  # one message in four frames
+        assert json.loads(ws.recv(timeout=10)) == {"jsonrpc": "2.0", "id": 7, "result": {}}
+        # Larger than the board's 2 KiB connection buffer, in one frame and in fragments.
+        ping = {"jsonrpc": "2.0", "id": 8, "method": "ping", "params": {"pad": "é" * 3000}}
+        big = json.dumps(ping, ensure_ascii=False)
+        assert len(big.encode()) < MAX_MESSAGE
+        ws.send(big)
+        assert json.loads(ws.recv(timeout=10))["id"] == 8
+        ws.send([big[:3000], big[3000:]])
+        assert json.loads(ws.recv(timeout=10))["id"] == 8
+
+
+def test_ping_pong_and_close_handshake(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        assert ws.ping(b"are you there").wait(10)
+        ws.close(1000, "bye")
+        assert ws.close_code == 1000  # echoed by the board: the closing handshake completed
+
+
+def _closed_with(ws: ClientConnection) -> int:
+    with pytest.raises(ConnectionClosedError) as info:
+        ws.recv(timeout=10)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code
+
+
+def test_oversized_message_closes_1009(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        ws.send("x" * (MAX_MESSAGE + 1))
+        assert _closed_with(ws) == 1009
+    with ws_connect(board) as ws:
+        ws.send(["y" * 10000, "y" * 10000])  # each fragment fits, the message does not
+        assert _closed_with(ws) == 1009
+    with ws_connect(board) as ws:  # the board serves on
+        assert call(ws, "ping")["result"] == {}
+
+
+def test_binary_frames_close_1003(board: EmulatedBoard) -> None:
+    with ws_connect(board) as ws:
+        ws.send(b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
+        assert _closed_with(ws) == 1003
+
+
+def test_auth_and_origin_apply_to_the_upgrade(board: EmulatedBoard) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(board, additional_headers={})
+    assert info.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as info:
+        ws_connect(board, origin="http://evil.example")
+    assert info.value.response.status_code == 403
+    with ws_connect(board, origin=f"http://localhost:{board.port}") as ws:
+        assert call(ws, "ping")["result"] == {}
+
+
+# -- hand-made frames ---------------------------------------------------------------------------
+
+
+def _raw_upgrade(board: EmulatedBoard, extra: str = "") -> tuple[socket.socket, bytes]:
+    s = socket.create_connection(("127.0.0.1", board.port), timeout=10)
+    key = b64encode(os.urandom(16)).decode()
+    s.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {board.token}\r\n"
+            f"{extra}\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    return s, head + b"\r\n\r\n" + rest
+
+
+def _frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = b"\x11\x22\x33\x44") -> bytes:
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    head = struct.pack("!BB", b0, (0x80 if mask else 0) | n) if n < 126 else struct.pack("!BBH", b0, 126, n)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
+    """(opcode, payload, bytes read past the frame) of the next frame from the board."""
+    while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    assert data[1] < 126  # the replies read here are short
+    return data[0] & 0x0F, data[2 : 2 + data[1]], data[2 + data[1] :]
+
+
+def _close_code_after(board: EmulatedBoard, frames: bytes) -> int:
+    s, head = _raw_upgrade(board)
+    with s:
+        assert head.startswith(b"HTTP/1.1 101 ")
+        s.sendall(frames)
+        opcode, payload, _ = _read_frame(s, head.partition(b"\r\n\r\n")[2])
+        assert opcode == 8, (opcode, payload)
+        return int(struct.unpack("!H", payload[:2])[0])
+
+
+def test_unmasked_client_frame_closes_1002(board: EmulatedBoard) -> None:
+    assert _close_code_after(board, _frame(1, b'{"jsonrpc":"2.0","id":1,"method":"ping"}', mask=None)) == 1002
+
+
+def test_bad_frame_sequences_close_1002(board: EmulatedBoard) -> None:
+    assert _close_code_after(board, _frame(0, b"stray continuation")) == 1002
+    assert _close_code_after(board, _frame(1, b"{", fin=False) + _frame(1, b"}")) == 1002
+    assert _close_code_after(board, _frame(9, b"fragmented ping", fin=False)) == 1002
+    assert _close_code_after(board, _frame(3, b"reserved opcode")) == 1002
+    assert _close_code_after(board, bytes([0xC1, 0x80]) + b"\0\0\0\0") == 1002  # RSV1 without an extension
+
+
+def test_frame_length_is_checked_before_reading(board: EmulatedBoard) -> None:
+    # A 64-bit length the board must not try to allocate or wait for.
+    header = struct.pack("!BBQ", 0x81, 0xFF, 1 << 40) + b"\1\2\3\4"
+    assert _close_code_after(board, header) == 1009
+
+
+def test_control_frames_between_fragments(board: EmulatedBoard) -> None:
+    s, head = _raw_upgrade(board)
+    with s:
+        text = b'{"jsonrpc":"2.0","id":"f","method":"ping"}'
+        s.sendall(_frame(1, text[:10], fin=False) + _frame(9, b"hi") + _frame(0, text[10:]))
+        opcode, payload, rest = _read_frame(s, head.partition(b"\r\n\r\n")[2])
+        assert (opcode, payload) == (10, b"hi")  # the pong first, then the reply
+        opcode, payload, _ = _read_frame(s, rest)
+        assert opcode == 1 and json.loads(payload) == {"jsonrpc": "2.0", "id": "f", "result": {}}
+
+
+def test_not_an_upgrade(board: EmulatedBoard) -> None:
+    s, head = _raw_upgrade(board, "Sec-WebSocket-Version: 8\r\n")
+    s.close()
+    # A repeated version header joins to "13, 8": not 13, so 426 naming the version served.
+    assert head.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in head
