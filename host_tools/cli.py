@@ -263,6 +263,8 @@ def _discover(args: argparse.Namespace) -> int:
         token = "token saved" if saved.get(board.hostname, {}).get("token") else ""
         print(f"{board.hostname:16} {board.url:36} auth={board.auth:7} {token}".rstrip())
     return 0
+
+
 # -- bridge ------------------------------------------------------------------------------------
 
 
