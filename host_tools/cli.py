@@ -8,8 +8,8 @@ deploy, provision, discover) are thin: the work is in host_tools/device/.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
+import asyncio
 import os
 import signal
 import sys
@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.device import DeviceError
 from host_tools.device.deploy import deploy
 from host_tools.device.discover import discover
@@ -26,6 +25,7 @@ from host_tools.device.firmware import cache_dir, fetch_image
 from host_tools.device.flash import DEFAULT_BAUD, flash_image
 from host_tools.device.ports import Boot, resolve_port, restart_and_watch, wait_for_repl
 from host_tools.device.provision import Provisioned, boards_file, provision, save_board, saved_boards
+from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.emulator.runner import BoardError, EmulatedBoard
 from host_tools.profiles import Profile, ProfileError, list_profiles, load_profile, repo_root
 from host_tools.stage import StageError
@@ -263,8 +263,6 @@ def _discover(args: argparse.Namespace) -> int:
         token = "token saved" if saved.get(board.hostname, {}).get("token") else ""
         print(f"{board.hostname:16} {board.url:36} auth={board.auth:7} {token}".rstrip())
     return 0
-
-
 # -- bridge ------------------------------------------------------------------------------------
 
 
