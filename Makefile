@@ -15,7 +15,7 @@ export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
 NODE_DIR := $(VENV)/node
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json conformance/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: help emulate flash deploy provision discover test lint format boards conformance-tools clean
+.PHONY: help emulate flash deploy provision discover bench test lint format boards conformance-tools clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ provision: $(STAMP)  ## Give a board Wi-Fi and a new token over serial: SSID=nam
 
 discover: $(STAMP)  ## List the boards announcing MCP (_mcp._tcp) on the LAN
 	@$(BIN)/boardmcp discover
+bench: $(STAMP)  ## Benchmark the firmware beside FastMCP; writes docs/BENCHMARKS.md (QUICK=1: fewer requests)
+	@command -v valgrind >/dev/null || echo "bench: valgrind not found, so no instruction count (Debian: apt-get install valgrind)" >&2
+	@$(BIN)/boardmcp bench --board $(BOARD) $(if $(QUICK),--quick)
 
 boards: $(STAMP)  ## List the board profiles
 	@$(BIN)/boardmcp boards

@@ -8,8 +8,9 @@ deploy, provision, discover) are thin: the work is in host_tools/device/.
 from __future__ import annotations
 
 import argparse
-import getpass
 import asyncio
+import dataclasses
+import getpass
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.device import DeviceError
 from host_tools.device.deploy import deploy
 from host_tools.device.discover import discover
@@ -25,7 +27,6 @@ from host_tools.device.firmware import cache_dir, fetch_image
 from host_tools.device.flash import DEFAULT_BAUD, flash_image
 from host_tools.device.ports import Boot, resolve_port, restart_and_watch, wait_for_repl
 from host_tools.device.provision import Provisioned, boards_file, provision, save_board, saved_boards
-from host_tools.bridge import HTTPLink, Link, SerialLink, WebSocketLink, run_bridge
 from host_tools.emulator.runner import BoardError, EmulatedBoard
 from host_tools.profiles import Profile, ProfileError, list_profiles, load_profile, repo_root
 from host_tools.stage import StageError
@@ -263,6 +264,8 @@ def _discover(args: argparse.Namespace) -> int:
         token = "token saved" if saved.get(board.hostname, {}).get("token") else ""
         print(f"{board.hostname:16} {board.url:36} auth={board.auth:7} {token}".rstrip())
     return 0
+
+
 # -- bridge ------------------------------------------------------------------------------------
 
 
@@ -288,6 +291,45 @@ def _bridge(args: argparse.Namespace) -> int:
     else:
         link = SerialLink(args.serial, args.baud)
     return asyncio.run(run_bridge(link, _progress))
+
+
+# -- bench ---------------------------------------------------------------------------------------
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board profile name or path to one (default: {DEFAULT_BOARD})"
+    )
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--quick", action="store_const", dest="level", const="quick", help="fewer requests (minutes)")
+    level.add_argument(
+        "--smoke", action="store_const", dest="level", const="smoke", help="a few requests: shows the harness works"
+    )
+    parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
+    parser.add_argument(
+        "--out", type=Path, help="the Markdown report (default: docs/BENCHMARKS.md; the chart goes beside it)"
+    )
+    parser.add_argument("--workdir", type=Path, help="where the boards' files live (default: build/bench)")
+    parser.set_defaults(level="full")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
+    from host_tools.bench.run import BenchOptions, run_bench  # noqa: PLC0415
+
+    options = BenchOptions(board=args.board, level=args.level, fastmcp=not args.no_fastmcp)
+    command = "make bench" if args.level == "full" else f"boardmcp bench --{args.level}"
+    options = dataclasses.replace(options, command=command)
+    if args.out:
+        options = dataclasses.replace(options, out_md=args.out, out_png=args.out.with_name(options.out_png.name))
+    if args.workdir:
+        options = dataclasses.replace(options, workdir=args.workdir)
+    try:
+        run_bench(options, _progress)
+    except (BoardError, BenchClientError, OSError) as exc:
+        _progress(f"bench failed: {exc}")
+        return 1
+    return 0
 
 
 VERBS: tuple[_Verb, ...] = (
@@ -344,12 +386,24 @@ VERBS: tuple[_Verb, ...] = (
         "wants a bearer token, and whether this host has its token (from `boardmcp provision`).",
         _discover_arguments,
         _discover,
+    ),
+    _Verb(
         "bridge",
         "serve stdio MCP to a desktop client, forwarding to a board over HTTP, WebSocket or serial",
         "Present the board as a stdio MCP server (what Claude Desktop, Cursor and the SDKs launch),\n"
         "forwarding every message to the board and back. Logs go to stderr; stdout carries MCP only.",
         _bridge_arguments,
         _bridge,
+    ),
+    _Verb(
+        "bench",
+        "measure the firmware on emulated boards beside FastMCP; write docs/BENCHMARKS.md",
+        "Boot emulated boards and measure, over loopback, latency and throughput (keep-alive, a new\n"
+        "connection per request, 8 concurrent clients) in both protocol eras, heap per request and at\n"
+        "idle, the smallest working heap, deployed .mpy bytes, boot time and callgrind instructions per\n"
+        "tools/call; the same requests against a FastMCP server. Needs valgrind for the instruction count.",
+        _bench_arguments,
+        _bench,
     ),
     _Verb(
         "boards",

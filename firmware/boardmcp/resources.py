@@ -93,9 +93,10 @@ async def listen(srv, ctx, params):
     listener = [ctx, honoured, watched]
     srv.listeners.append(listener)
     try:
-        while not ctx.cancelled:
-            if await ctx.out.idle(LISTEN_IDLE_MS):
-                raise Cancelled()  # the client closed the stream
+        while not ctx.cancelled and not await ctx.out.idle(LISTEN_IDLE_MS):
+            pass
     finally:
         srv.listeners.remove(listener)
-    return {"_meta": meta}
+    # A listen stream ends only when its client leaves: it closed the stream (HTTP) or sent
+    # notifications/cancelled (stream transports). Either way no response is due.
+    raise Cancelled()

@@ -129,13 +129,15 @@ class Server:
 
     def new_session(self):
         """Open an HTTP session for an `initialize`, ending the least recently used if full."""
-        if len(self.sessions) >= MAX_SESSIONS:
-            oldest = None
-            for s in self.sessions.values():
-                if not s.connection and (oldest is None or time.ticks_diff(s.used, oldest.used) < 0):
+        oldest = None
+        count = 0
+        for s in self.sessions.values():
+            if not s.connection:  # stream-transport connections are not HTTP sessions
+                count += 1
+                if oldest is None or time.ticks_diff(s.used, oldest.used) < 0:
                     oldest = s
-            if oldest is not None:
-                self.end_session(oldest.id)
+        if count >= MAX_SESSIONS and oldest is not None:
+            self.end_session(oldest.id)
         session = Session(binascii.hexlify(os.urandom(16)).decode())
         self.sessions[session.id] = session
         return session
@@ -310,9 +312,12 @@ class Server:
         version = requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[0]
         session = ctx.session
         if session is not None:
+            # A new client on a long-lived connection (the serial console) starts afresh.
             session.version = version
             session.caps = caps or {}
             session.client = params.get("clientInfo")
+            session.log_level = -1
+            session.subscriptions = set()
         result = {"protocolVersion": version, "capabilities": self.capabilities(), "serverInfo": self.info}
         if self.instructions:
             result["instructions"] = self.instructions

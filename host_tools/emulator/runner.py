@@ -253,15 +253,23 @@ class EmulatedBoard:
         path.unlink(missing_ok=True)
         return cause
 
-    def _spawn(self, run_main: bool, reset_cause: int | None) -> VM:
-        """Start one VM run on a fresh pty; `reset_cause` None keeps the last (a soft reset)."""
-        if reset_cause is not None:
-            self._reset_cause = reset_cause
+    def vm_command(self, run_main: bool = True) -> tuple[list[str], dict[str, str]]:
+        """The VM's argv and environment for one run (its cwd is workdir/fs; stage() first).
+
+        Writes this run's sim.json. `run_main` runs main.py and stays in the REPL after it, as a
+        chip does; `boardmcp bench` uses this to run the staged board under valgrind.
+        """
         self._write_sim_config()
         argv = [str(find_micropython()), "-X", f"heapsize={self.profile.heap_bytes + SIM_HEAP_BYTES}"]
         if run_main:
             argv += ["-i", "main.py"]
-        env = dict(os.environ, MICROPYPATH=f"{self.workdir / 'sim'}::.frozen:lib")
+        return argv, dict(os.environ, MICROPYPATH=f"{self.workdir / 'sim'}::.frozen:lib")
+
+    def _spawn(self, run_main: bool, reset_cause: int | None) -> VM:
+        """Start one VM run on a fresh pty; `reset_cause` None keeps the last (a soft reset)."""
+        if reset_cause is not None:
+            self._reset_cause = reset_cause
+        argv, env = self.vm_command(run_main)
         master, slave = os.openpty()
         _configure_vm_tty(slave)
         try:

@@ -219,15 +219,15 @@ async def test_closing_ends_the_session_and_its_listen_stream():
     params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
     await c.send({"jsonrpc": "2.0", "id": "L", "method": "subscriptions/listen", "params": params})
     await c.message()
-    assert len(server.sessions) == 1 and len(server._listeners) == 1
+    assert len(server.sessions) == 1 and len(server.listeners) == 1
     await c.send(struct.pack("!H", 1000), opcode=8)
     opcode, payload = await asyncio.wait_for_ms(c.frame(), 5000)
     assert (opcode, payload) == (8, struct.pack("!H", 1000))
     for _ in range(100):
-        if not server.sessions and not server._listeners:
+        if not server.sessions and not server.listeners:
             break
         await asyncio.sleep_ms(10)
-    assert not server.sessions and not server._listeners
+    assert not server.sessions and not server.listeners
     c.writer.close()
     await c.writer.wait_closed()
     http.close()

@@ -20,7 +20,7 @@ import sys
 from micropython import const
 
 from .. import jsonrpc
-from ..jsonrpc import INTERNAL_ERROR, Error
+from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 
 MAX_INFLIGHT = const(4)  # requests served at once per connection; more get an error at once
 
@@ -86,6 +86,9 @@ class Connection:
         except MemoryError:
             gc.collect()
             await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board; retry"))
+            return
+        if isinstance(msg, list):
+            await self._reply(jsonrpc.error(None, INVALID_REQUEST, "Invalid request: send one message per line/frame"))
             return
         if kind != jsonrpc.REQUEST:
             try:

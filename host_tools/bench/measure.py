@@ -1,0 +1,334 @@
+"""What `boardmcp bench` measures, one function per figure. `run_bench` in run.py strings them together."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from host_tools.bench.client import (
+    HANDSHAKE,
+    MODERN,
+    BenchClientError,
+    Endpoint,
+    Series,
+    Speaker,
+    check_result,
+    exchange_checked,
+    exchange_once,
+    run_series,
+)
+from host_tools.bench.targets import BenchBoard, wait_serving
+from host_tools.emulator.runner import SIM_HEAP_BYTES, BoardError, find_micropython
+from host_tools.profiles import Profile
+
+Progress = Callable[[str], None]
+MODES = ("keep-alive", "new connection", "8 concurrent")
+CONCURRENCY = 8
+# Names a sensor-reading tool is recognised by (read-only, no required arguments).
+_SENSOR_WORDS = ("sensor", "temperature", "humidity", "pressure", "environment", "read")
+
+
+@dataclass
+class Workload:
+    """The request kinds of one server in one era, as bytes per concurrent client."""
+
+    speaker: Speaker
+    kinds: dict[str, list[bytes]] = field(default_factory=dict)
+    closing: dict[str, list[bytes]] = field(default_factory=dict)
+    sensor_tool: str | None = None
+
+
+def pick_sensor_tool(tools: list[dict[str, Any]]) -> str | None:
+    """The tool that reads a sensor: read-only, callable without arguments, named like one."""
+    for tool in tools:
+        name = tool["name"]
+        if name in ("system_info", "led"):
+            continue
+        read_only = (tool.get("annotations") or {}).get("readOnlyHint")
+        required = (tool.get("inputSchema") or {}).get("required") or []
+        if read_only and not required and any(w in name.lower() for w in _SENSOR_WORDS):
+            return name
+    return None
+
+
+def workload(endpoint: Endpoint, era: str) -> Workload:
+    """Open the era, list the tools, and build every kind's request bytes (checked once each)."""
+    speaker = Speaker(endpoint, era)
+    speaker.open()
+    tools = exchange_checked(endpoint.port, speaker.request("tools/list", {}))["tools"]
+    work = Workload(speaker, sensor_tool=pick_sensor_tool(tools))
+    builders: dict[str, Callable[[int, bool], bytes]] = {
+        "tools/list": lambda rid, close: speaker.request("tools/list", {}, rid, close=close),
+        "tools/call system_info": lambda rid, close: speaker.request(
+            "tools/call", {"name": "system_info", "arguments": {}}, rid, close=close
+        ),
+    }
+    if work.sensor_tool:
+        tool = work.sensor_tool
+        builders[f"tools/call {tool}"] = lambda rid, close: speaker.request(
+            "tools/call", {"name": tool, "arguments": {}}, rid, close=close
+        )
+    # The hello goes last: in the handshake era every `initialize` opens a session, and the board
+    # ends the least recently used one, which would be this workload's.
+    builders["server/discover" if era == MODERN else "initialize"] = lambda rid, close: speaker.hello(rid, close=close)
+    for kind, build in builders.items():
+        work.kinds[kind] = [build(rid, False) for rid in range(1, CONCURRENCY + 1)]
+        work.closing[kind] = [build(rid, True) for rid in range(1, CONCURRENCY + 1)]
+        exchange_checked(endpoint.port, work.kinds[kind][0])
+    return work
+
+
+def latency_matrix(
+    server: str, endpoint: Endpoint, count: int, time_cap: float, progress: Progress
+) -> tuple[dict[tuple[str, str, str], Series], dict[str, str | None]]:
+    """Every (era, kind, mode) series against one server; also the sensor tool found per era."""
+    results: dict[tuple[str, str, str], Series] = {}
+    sensors: dict[str, str | None] = {}
+    for era in (MODERN, HANDSHAKE):
+        work = workload(endpoint, era)
+        sensors[era] = work.sensor_tool
+        for kind in work.kinds:
+            for mode in MODES:
+                exchange_checked(endpoint.port, work.kinds[kind][0])  # the previous series has let go
+                if mode == "keep-alive":
+                    workers, reconnect = [work.kinds[kind][:1]], False
+                elif mode == "new connection":
+                    workers, reconnect = [work.closing[kind][:1]], True
+                else:
+                    workers, reconnect = [[r] for r in work.kinds[kind]], False
+                series = run_series(endpoint.port, workers, count=count, reconnect=reconnect, time_cap=time_cap)
+                results[(era, kind, mode)] = series
+                note = f", {series.failures} FAILED ({series.first_failure})" if series.failures else ""
+                progress(
+                    f"{server} {era} {kind:28} {mode:14} median {series.median_ms:7.3f} ms  "
+                    f"p99 {series.p99_ms:7.3f} ms  {series.rate:8.0f} req/s{note}"
+                )
+    return results, sensors
+
+
+# -- heap ----------------------------------------------------------------------------------------
+
+
+def allocation_per_request(board: BenchBoard, count: int, progress: Progress) -> dict[str, int]:
+    """Heap bytes one request of each kind allocates on a warm keep-alive connection: the VM's
+    cumulative allocation counter (`micropython.mem_total()`, bytes asked of the heap, so it holds
+    whatever the GC or the firmware's own gc.collect() calls do) across `count` requests, less an
+    empty window's (the stats connection's own cost)."""
+
+    def window(requests: list[bytes]) -> int:
+        begin = board.stats("m")
+        if requests:
+            series = run_series(board.endpoint.port, [requests], count=count)
+            if series.failures:
+                raise BenchClientError(f"allocation window failed: {series.first_failure}")
+        return board.stats("m").total - begin.total
+
+    empty = min(window([]) for _ in range(3))
+    out: dict[str, int] = {}
+    for era in (MODERN, HANDSHAKE):
+        work = workload(board.endpoint, era)
+        for kind, requests in work.kinds.items():
+            run_series(board.endpoint.port, [requests[:1]], count=3)  # warm: first-use caches
+            per = (window(requests[:1]) - empty) / count
+            out[f"{era} {kind}"] = round(per)
+            progress(f"heap: {era} {kind}: {per:,.0f} B allocated per request")
+    return out
+
+
+def free_heap_needed(board: BenchBoard, kinds: dict[str, bytes], progress: Progress, step: int = 256) -> dict[str, int]:
+    """For each kind, the least free heap (bytes, to `step`) with which one request on a new
+    connection still succeeds: ballast fills the rest of the heap (the peak above idle)."""
+    out: dict[str, int] = {}
+    for kind, request in kinds.items():
+        lo, hi = 0, 64 * 1024
+        if not _served_with(board, request, hi):
+            out[kind] = -1
+            continue
+        while hi - lo > step:
+            mid = (lo + hi) // 2
+            if _served_with(board, request, mid):
+                hi = mid
+            else:
+                lo = mid
+        out[kind] = hi
+        progress(f"heap: {kind}: needs {hi:,} B free above idle")
+    board.stats("r")
+    return out
+
+
+def _served_with(board: BenchBoard, request: bytes, leave: int) -> bool:
+    board.stats(f"b{leave}")
+    try:
+        status, _, body = exchange_once(board.endpoint.port, request, timeout=5)
+        check_result(status, body)
+    except (OSError, BenchClientError, ValueError):
+        ok = False
+    else:
+        ok = True
+    board.stats("r")
+    return ok
+
+
+def mixed_workers(endpoint: Endpoint) -> list[list[bytes]]:
+    """Two clients, one per protocol era, cycling through every kind (and the LED)."""
+    workers = []
+    for era in (MODERN, HANDSHAKE):
+        work = workload(endpoint, era)
+        cycle = [reqs[0] for reqs in work.kinds.values()]
+        cycle.append(work.speaker.request("tools/call", {"name": "led", "arguments": {"state": "toggle"}}, 2))
+        workers.append(cycle)
+    return workers
+
+
+def serves_mixed(profile: Profile, workdir: Path, vm_heap: int, count: int) -> tuple[bool, str]:
+    """Does the deployed firmware (plain main.py) with this VM heap serve `count` mixed requests?"""
+    board = BenchBoard(profile, workdir, vm_heap=vm_heap, probe=False)
+    try:
+        board.start()
+    except BoardError as exc:
+        return False, str(exc).splitlines()[0]
+    try:
+        series = run_series(board.endpoint.port, mixed_workers(board.endpoint), count=count, time_cap=120)
+    except (OSError, BenchClientError, ValueError) as exc:
+        return False, f"setup failed: {exc}"
+    finally:
+        board.stop()
+    if series.failures or len(series.latencies_ns) < count:
+        return False, series.first_failure or "incomplete"
+    return True, ""
+
+
+def smallest_heap(
+    profile: Profile, workdir: Path, count: int, sim_bytes: int, progress: Progress, step: int = 2048
+) -> int | None:
+    """Bisect the VM's -X heapsize in `step`s: the least at which the board serves `count` mixed
+    requests with no failure (None if even the profile's heap does not)."""
+    hi = (profile.heap_bytes + SIM_HEAP_BYTES + step - 1) // step * step
+    lo = sim_bytes // step * step
+    ok, why = serves_mixed(profile, workdir, hi, count)
+    progress(f"min heap: -X heapsize={hi // 1024} KB: {'serves' if ok else 'FAILS: ' + why}")
+    if not ok:
+        return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        ok, why = serves_mixed(profile, workdir, mid, count)
+        progress(f"min heap: -X heapsize={mid // 1024} KB: {'serves' if ok else 'fails (' + why[:80] + ')'}")
+        if ok:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# -- footprint, boot, instructions --------------------------------------------------------------
+
+
+def deployed_bytes(fs: Path) -> dict[str, int]:
+    """Sizes of what a deploy writes: every .mpy of the package, and main.py."""
+    sizes = {p.relative_to(fs).as_posix(): p.stat().st_size for p in sorted((fs / "boardmcp").rglob("*.mpy"))}
+    sizes["main.py"] = (fs / "main.py").stat().st_size
+    return sizes
+
+
+def boot_to_serving(profile: Profile, workdir: Path, runs: int) -> tuple[float, float]:
+    """Median seconds from starting the VM on the deployed files to the first answered
+    `server/discover`, and the median of an empty VM run (`-c pass`) on this host."""
+    board = BenchBoard(profile, workdir, probe=False)
+    board.board.stage()
+    fs = board.board.workdir / "fs"
+    boots, empties = [], []
+    for _ in range(runs):
+        argv, env = board.board.vm_command(run_main=False)
+        started = time.perf_counter()
+        subprocess.run([argv[0], "-c", "pass"], env=env, cwd=fs, check=True)
+        empties.append(time.perf_counter() - started)
+        argv += ["main.py"]
+        proc = subprocess.Popen(
+            argv, cwd=fs, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            boots.append(wait_serving(board.endpoint, proc, timeout=30, poll=0.001))
+        finally:
+            proc.kill()
+            proc.wait()
+    return sorted(boots)[runs // 2], sorted(empties)[runs // 2]
+
+
+def callgrind_prerequisite() -> str | None:
+    """Why instructions cannot be counted here, or None when valgrind is present."""
+    if shutil.which("valgrind") is None:
+        return "valgrind not found (Debian: apt-get install valgrind)"
+    return None
+
+
+def instructions_per_call(profile: Profile, workdir: Path, small: int, large: int, progress: Progress) -> int:
+    """Instructions (callgrind Ir) one `tools/call system_info` costs on the VM, full stack from
+    the socket read to the write: two boards under callgrind serve `small` and `large` keep-alive
+    calls; boot, startup and teardown cancel out in the difference."""
+    runs = []
+    for n in (small, large):
+        board = BenchBoard(profile, workdir / f"callgrind-{n}", probe=False)
+        board.board.stage()
+        argv, env = board.board.vm_command(run_main=True)
+        out = board.board.workdir / "callgrind.out"
+        # The unix VM is a CPython extension (micropython_run*.so) behind a Python launcher script.
+        vm = Path(argv[0])
+        launcher = [] if _is_elf(vm) else [sys.executable]
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *launcher, *argv]
+        log = (board.board.workdir / "valgrind.log").open("wb")
+        proc = subprocess.Popen(
+            cmd, cwd=board.board.workdir / "fs", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+        runs.append((n, board, proc, out, log))
+    try:
+        for n, board, proc, _, _ in runs:
+            wait_serving(board.endpoint, proc, timeout=300, poll=0.5)
+            progress(f"callgrind: board serving under valgrind; {n} calls")
+            speaker = Speaker(board.endpoint, MODERN)
+            call = speaker.request("tools/call", {"name": "system_info", "arguments": {}})
+            series = run_series(board.endpoint.port, [[call]], count=n, time_cap=600, timeout=60)
+            if series.failures:
+                raise BenchClientError(f"under callgrind: {series.first_failure}")
+            os.kill(proc.pid, signal.SIGINT)
+        totals = []
+        for _, _, proc, out, log in runs:
+            proc.wait(300)
+            log.close()
+            totals.append(_callgrind_total(out))
+    finally:
+        for _, _, proc, _, log in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+    return round((totals[1] - totals[0]) / (large - small))
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def _callgrind_total(out: Path) -> int:
+    for line in out.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise BenchClientError(f"no totals in {out}")
+
+
+def find_vm_binary() -> str:
+    """Where the MicroPython VM's machine code lives (for the report)."""
+    vm = find_micropython()
+    if _is_elf(vm):
+        return str(vm)
+    import micropython_run  # type: ignore[import-not-found]  # noqa: PLC0415
+
+    return f"{micropython_run.__file__} (loaded by {vm}, a CPython launcher)"

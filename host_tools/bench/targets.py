@@ -1,0 +1,164 @@
+"""The servers a bench run measures: emulated boards (optionally with the stats probe) and FastMCP.
+
+with BenchBoard(load_profile("esp32s3"), Path("build/bench/b")) as b:
+    b.endpoint, b.stats("c").alloc
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
+from host_tools.emulator.runner import SIM_HEAP_BYTES, EmulatedBoard, free_port
+from host_tools.profiles import Profile
+from host_tools.stage import default_firmware_dir
+
+PROBE = Path(__file__).parent / "board" / "probe.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class HeapStats:
+    """One answer of the probe's stats port (bytes)."""
+
+    alloc: int
+    free: int
+    total: int
+    vm_and_probe: int
+    sim: int
+    stats_server: int
+
+
+class BenchBoard:
+    """An emulated board for the bench. `vm_heap` sets the VM's whole `-X heapsize` (the profile's
+    heap plus the sim allowance by default); `probe` stages the stats probe as main.py, else the
+    real main.py runs alone, as deployed."""
+
+    def __init__(self, profile: Profile, workdir: Path, *, vm_heap: int | None = None, probe: bool = True) -> None:
+        heap = (vm_heap if vm_heap is not None else profile.heap_bytes + SIM_HEAP_BYTES) - SIM_HEAP_BYTES
+        self.vm_heap = heap + SIM_HEAP_BYTES
+        self.stats_port = free_port() if probe else 0
+        firmware = workdir / "firmware"
+        shutil.rmtree(firmware, ignore_errors=True)
+        shutil.copytree(default_firmware_dir(), firmware, ignore=shutil.ignore_patterns("__pycache__", "*.pyi"))
+        if probe:
+            source = PROBE.read_text().replace("STATS_PORT = 0", f"STATS_PORT = {self.stats_port}", 1)
+            (firmware / "main.py").write_text(source)
+        self.board = EmulatedBoard(
+            dataclasses.replace(profile, heap_bytes=heap), workdir=workdir / "board", firmware_dir=firmware
+        )
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the board serves MCP."""
+        return Endpoint(self.board.port, self.board.token)
+
+    def start(self) -> None:
+        """Boot the board (raises BoardError if it does not come up)."""
+        self.board.start()
+
+    def stop(self) -> None:
+        """Stop the board."""
+        self.board.stop()
+
+    def stats(self, command: str) -> HeapStats:
+        """Send one probe command (see board/probe.py) and return the figures it reports."""
+        with socket.create_connection(("127.0.0.1", self.stats_port), timeout=10) as s:
+            s.sendall(command.encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(256)
+                if not chunk:
+                    raise BenchClientError(f"stats port closed after {data!r}")
+                data += chunk
+        return HeapStats(*(int(x) for x in data.split()))
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def wait_serving(endpoint: Endpoint, proc: subprocess.Popen[bytes], timeout: float, poll: float = 0.002) -> float:
+    """Poll `server/discover` until it succeeds; return the seconds waited. Raises if `proc` ends."""
+    started = time.perf_counter()
+    hello = Speaker(endpoint, MODERN).hello()
+    while True:
+        try:
+            status, _, body = exchange_once(endpoint.port, hello, timeout=max(1.0, poll))
+            check_result(status, body)
+        except (OSError, BenchClientError, ValueError):
+            if proc.poll() is not None:
+                raise BenchClientError(f"the server exited with status {proc.returncode} before serving") from None
+            if time.perf_counter() - started > timeout:
+                raise BenchClientError(f"not serving within {timeout:g} s") from None
+            time.sleep(poll)
+        else:
+            return time.perf_counter() - started
+
+
+class FastMCPServer:
+    """The comparison: host_tools/bench/fastmcp_server.py on this CPython, token on."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.token = secrets.token_urlsafe(24)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boot_s = 0.0
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where FastMCP serves MCP."""
+        return Endpoint(self.port, self.token)
+
+    def start(self) -> None:
+        """Start uvicorn and wait until it answers (the wait is its boot-to-serving time)."""
+        argv = [sys.executable, "-m", "host_tools.bench.fastmcp_server", "--port", str(self.port)]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [*argv, "--token", self.token], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+            )
+        self.boot_s = wait_serving(self.endpoint, self.proc, timeout=60)
+
+    def memory_kb(self) -> dict[str, int]:
+        """The process's resident set now (VmRSS) and at its peak (VmHWM), in KiB."""
+        assert self.proc is not None
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+        return fields
+
+    def stop(self) -> None:
+        """Terminate the server."""
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
