@@ -4,7 +4,6 @@ input-only, in use), before anything touches the pin."""
 
 from machine import Pin, Signal
 
-from ..hw import gpio
 from ..registry import ToolError, structured
 from . import INT, obj, tool
 
@@ -58,10 +57,14 @@ def register(reg, profile):
         pull = args.get("pull")
         if pull and denied(profile, pin, True):  # input-only pins have no pull resistors
             raise ToolError("GPIO %d has no pull resistors; read it without `pull`" % pin)
+        from ..hw import gpio  # the driver loads on first use
+
         return structured({"pin": pin, "value": gpio.read(pin, pull)})
 
     def write(args, ctx):
         pin = _pin(profile, args, True)
+        from ..hw import gpio
+
         gpio.write(pin, args["value"])
         return structured({"pin": pin, "value": 1 if args["value"] else 0})
 
