@@ -16,6 +16,18 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
+    if profile.get("adc"):
+        from .tools import adc
+
+        adc.register(reg, profile)
+    if profile.get("i2c"):
+        from .tools import i2c
+
+        i2c.register(reg, profile)
+    if profile.get("sensors"):
+        from .tools import sensors
+
+        sensors.register(reg, profile)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites'), only on profiles that ask for them.
         __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
@@ -65,6 +77,7 @@ def main():
 
 async def _serve(http, ip, serial):
     await http.start()
+    watcher = _watch(http.server)
     if serial:
         from .transport import serial as console  # only boards serving on the console load it
 
@@ -77,3 +90,14 @@ async def _serve(http, ip, serial):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+        if watcher is not None and watcher.done():  # it never returns: a bug ended it
+            watcher = _watch(http.server)
+
+
+def _watch(server):
+    # The task that tells subscribers when a sensor reading moved (None without sensors).
+    if not any(r["uri"].startswith("sensor://") for r in server.registry.resources):
+        return None
+    from .tools import sensors
+
+    return asyncio.create_task(sensors.watch(server))
