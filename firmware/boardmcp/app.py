@@ -16,27 +16,29 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
-    if profile.get("adc"):
-        from .tools import adc
-
-        adc.register(reg, profile)
-    if profile.get("i2c"):
-        from .tools import i2c
-
-        i2c.register(reg, profile)
-    if profile.get("sensors"):
-        from .tools import sensors
-
-        sensors.register(reg, profile)
+    for key, name in (("adc", "adc"), ("i2c", "i2c"), ("sensors", "sensors")):
+        if profile.get(key):
+            _settle()
+            __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        _settle()
         __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+    _settle()
     return Server(reg, profile["name"])
+
+
+def _settle():
+    # Collect between boot steps: a step's temporaries are freed before the next step's
+    # long-lived objects are placed, so these fill the holes low in the heap instead of
+    # scattering across it. Big requests need large free blocks, not just free bytes.
+    gc.collect()
 
 
 def main():
     """Bring the board up and serve until reset (or Ctrl-C on the console)."""
     profile, cfg = config.load()
+    _settle()
     print("%s %s on %s" % (NAME, VERSION, profile["name"]))
     name = net.hostname(profile)
     wifi = cfg["wifi"]
@@ -57,6 +59,7 @@ def main():
         from . import mdns
 
         mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
+    _settle()
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     opts = cfg["http"]
     http = HTTPServer(
@@ -79,6 +82,7 @@ async def _serve(http, ip, serial):
     await http.start()
     watcher = _watch(http.server)
     if serial:
+        _settle()
         from .transport import serial as console  # only boards serving on the console load it
 
         asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)

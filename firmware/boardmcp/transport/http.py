@@ -11,7 +11,6 @@ for all connections, so a slow client stalls only itself and no read allocates a
 
 import asyncio
 import gc
-import io
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from . import buffers
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
 MAX_HEADERS = const(32)
@@ -30,8 +30,6 @@ LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
-OUT_SIZE = const(1460)  # about one TCP segment: a response up to this size leaves in one write
-KEEP_JSON = const(4096)  # a serialisation buffer grown past this is dropped after use
 REAP_MS = const(100)  # how often connection deadlines are checked
 
 _SSE_HEAD = (
@@ -43,20 +41,6 @@ _EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 
-
-# Responses are serialised into _JSON and copied out through _OUT: json.dump() into a reused
-# stream allocates nothing, where dumps(), encode() and concatenation copied every response
-# three times. Both are shared by all connections: a response is serialised and handed to
-# write() without yielding, and write() copies whatever the socket does not take at once.
-def _buffer() -> "io.FileIO":
-    # The esp32 stubs' BytesIO declares none of the stream methods the port gives it (write,
-    # seek, tell, readinto); FileIO's are the same.
-    return io.BytesIO(OUT_SIZE)  # pyright: ignore[reportReturnType]
-
-
-_JSON = _buffer()
-_OUT = bytearray(OUT_SIZE)
-_OUT_MV = memoryview(_OUT)
 
 _REASONS = {
     200: b"OK",
@@ -524,14 +508,13 @@ class _Conn:
             n,
             extra,
         )
-        if payload is None or len(head) + n > OUT_SIZE:
+        if payload is None:
             self.writer.write(head)
-            if payload is not None:
-                self.writer.write(payload)
         else:
-            _OUT[: len(head)] = head
-            _OUT[len(head) : len(head) + n] = payload
-            self.writer.write(_OUT_MV[: len(head) + n])
+            out = buffers.stream()
+            out.write(payload)
+            buffers.copy_out(self.writer.write, head, out, n, b"")
+            buffers.release(n)
         await self.drain()
 
     async def discard(self):
@@ -566,8 +549,7 @@ class _Reply:
 
     async def send(self, msg):
         """Write one JSON-RPC message as an SSE event."""
-        out = _JSON
-        out.seek(0)
+        out = buffers.stream()
         json.dump(msg, out)
         self._event(out, False)
         await self.conn.drain()
@@ -606,8 +588,7 @@ class _Reply:
         if not self.sse and jsonrpc.is_large(result):
             await self._pieces(rid, result)
             return
-        out = _JSON
-        out.seek(0)
+        out = buffers.stream()
         jsonrpc.dump_result(out, rid, result)
         if self.sse:
             self._event(out, True)
@@ -617,15 +598,14 @@ class _Reply:
                 n,
                 self.extra,
             )
-            _write(self.conn.writer, head, out, n, b"")
-            _release(n)
+            buffers.copy_out(self.conn.writer.write, head, out, n, b"")
+            buffers.release(n)
         await self.conn.drain()
 
     async def fail(self, status, payload):
         """Send an error response (bytes): the last SSE event if streaming, else with this status."""
         if self.sse:
-            out = _JSON
-            out.seek(0)
+            out = buffers.stream()
             out.write(payload)
             self._event(out, True)
             await self.conn.drain()
@@ -646,8 +626,8 @@ class _Reply:
         else:
             self.sse = True
             head = _SSE_HEAD + self.extra + b"\r\n" + size + _EVENT
-        _write(self.conn.writer, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
-        _release(n)
+        buffers.copy_out(self.conn.writer.write, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
+        buffers.release(n)
 
     async def _pieces(self, rid, result):
         # A result holding long lists, chunked: the items are serialised one by one and sent
@@ -655,60 +635,26 @@ class _Reply:
         # shared, so it is emptied before every await and rewound after.
         writer = self.conn.writer
         writer.write(_CHUNKED_HEAD + self.extra + b"\r\n")
-        out = _JSON
-        out.seek(0)
+        out = buffers.stream()
         most = 0
         try:
             for _ in jsonrpc.dump_pieces(out, rid, result):
                 n = out.tell()
                 if n >= CHUNK:
                     most = max(most, n)
-                    _write(writer, b"%x\r\n" % n, out, n, b"\r\n")
+                    buffers.copy_out(writer.write, b"%x\r\n" % n, out, n, b"\r\n")
                     out.seek(0)
                     await self.conn.drain()
                     out.seek(0)
             n = out.tell()
-            _write(writer, b"%x\r\n" % n, out, n, b"\r\n0\r\n\r\n")
+            buffers.copy_out(writer.write, b"%x\r\n" % n, out, n, b"\r\n0\r\n\r\n")
         except MemoryError:
             # Too late for an error response: the status line is out. Ending the connection
             # without the last chunk tells the client the response is incomplete.
             gc.collect()
             raise _Closed()
-        _release(max(most, n))
+        buffers.release(max(most, n))
         await self.conn.drain()
-
-
-def _write(writer, head, src, n, tail):
-    # head, the first n bytes of src, then tail, copied through _OUT: one write when they fit.
-    src.seek(0)
-    pos = len(head)
-    if pos > OUT_SIZE // 2:
-        writer.write(head)
-        pos = 0
-    else:
-        _OUT[:pos] = head
-    while True:
-        take = OUT_SIZE - pos if n > OUT_SIZE - pos else n
-        if take:
-            src.readinto(_OUT_MV[pos : pos + take])
-            pos += take
-            n -= take
-        if n == 0 and pos + len(tail) <= OUT_SIZE:
-            _OUT[pos : pos + len(tail)] = tail
-            writer.write(_OUT_MV[: pos + len(tail)])
-            return
-        writer.write(_OUT_MV[:pos])
-        pos = 0
-        if n == 0:
-            writer.write(tail)
-            return
-
-
-def _release(n):
-    # After a rare large response, give the serialisation buffer's memory back.
-    global _JSON
-    if n > KEEP_JSON:
-        _JSON = _buffer()
 
 
 def _no_delay(writer):

@@ -20,6 +20,7 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR
+from . import buffers
 from .http import _discard_input, _problem, _send
 from .stream import Connection
 
@@ -124,18 +125,25 @@ class WebSocket(Connection):
         self.filled = 0
         self.frag = None  # a fragmented message being reassembled
 
-    async def write(self, data, opcode=_TEXT):
-        """Send one frame (a JSON-RPC message as a text frame unless told otherwise)."""
+    async def write(self, data, opcode):
+        """Send one control frame (ping, pong, close)."""
         if self.closed:
             raise OSError("connection closed")
-        n = len(data)
+        self.writer.write(struct.pack("!BB", 0x80 | opcode, len(data)) + data)  # one write per frame
+        await self.writer.drain()
+
+    async def write_part(self, out, n, first, last):
+        """One frame of a text message: the whole message, or a fragment of a long one."""
+        if self.closed:
+            raise OSError("connection closed")
+        b0 = (0x80 if last else 0) | (_TEXT if first else _CONT)
         if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, n)
+            head = struct.pack("!BB", b0, n)
         elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+            head = struct.pack("!BBH", b0, 126, n)
         else:
-            head = struct.pack("!BBII", 0x80 | opcode, 127, 0, n)
-        self.writer.write(head + data)  # one write per frame
+            head = struct.pack("!BBII", b0, 127, 0, n)
+        buffers.copy_out(self.writer.write, head, out, n, b"")
         await self.writer.drain()
 
     async def keepalive(self):
