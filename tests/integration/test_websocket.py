@@ -15,7 +15,7 @@ from host_tools.emulator.runner import EmulatedBoard
 
 V = "2026-07-28"
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
-MAX_MESSAGE = 16384
+MAX_MESSAGE = 8192
 
 
 def ws_connect(board: EmulatedBoard, **kw: Any) -> ClientConnection:
@@ -103,7 +103,7 @@ def test_oversized_message_closes_1009(board: EmulatedBoard) -> None:
         ws.send("x" * (MAX_MESSAGE + 1))
         assert _closed_with(ws) == 1009
     with ws_connect(board) as ws:
-        ws.send(["y" * 10000, "y" * 10000])  # each fragment fits, the message does not
+        ws.send(["y" * 5000, "y" * 5000])  # each fragment fits, the message does not
         assert _closed_with(ws) == 1009
     with ws_connect(board) as ws:  # the board serves on
         assert call(ws, "ping")["result"] == {}

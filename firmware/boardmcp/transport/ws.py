@@ -3,8 +3,9 @@
 
 The HTTP server hands an upgrade request over after reading its head; the same Host,
 Origin and token rules apply before the upgrade. Frames are read in chunks into the
-connection's HTTP buffer and parsed there; a message larger than that buffer gets one
-allocation of exactly its size, never more than MAX_MESSAGE. Every frame out is one write.
+connection's HTTP buffer and parsed there; a larger message gets one block of exactly its size
+(a fragmented one, MAX_MESSAGE, filled in place), never more. A long result goes out as a
+fragmented message, about a TCP segment per frame.
 
     keep = await ws.upgrade(http_server, reader, writer, method, headers, buf)
 """
@@ -24,7 +25,7 @@ from . import buffers
 from .http import _discard_input, _problem, _send
 from .stream import Connection
 
-MAX_MESSAGE = const(16384)  # bytes of one message (a frame, or fragments reassembled)
+MAX_MESSAGE = const(8192)  # bytes of one message (a frame, or fragments reassembled), as HTTP bodies
 MAX_CONNECTIONS = const(3)  # open WebSockets; each holds an HTTP connection slot
 PING_INTERVAL_MS = const(30000)  # a quiet connection gets a ping; no answer in as long again: closed
 FRAME_TIMEOUT_MS = const(10000)  # from the first byte of a frame to its last
@@ -123,7 +124,8 @@ class WebSocket(Connection):
         self.mv = memoryview(buf)
         self.pos = 0  # buf[pos:filled] is read but not yet parsed
         self.filled = 0
-        self.frag = None  # a fragmented message being reassembled
+        self.frag = None  # a fragmented message being reassembled (or a large one being read)
+        self.frag_len = 0
 
     async def write(self, data, opcode):
         """Send one control frame (ping, pong, close)."""
@@ -228,37 +230,34 @@ class WebSocket(Connection):
             raise _Fail(_PROTOCOL_ERROR, "unknown opcode")
         if (opcode == _CONT) != (self.frag is not None):
             raise _Fail(_PROTOCOL_ERROR, "unexpected continuation" if opcode == _CONT else "expected continuation")
-        have = len(self.frag) if self.frag is not None else 0
+        have = self.frag_len if self.frag is not None else 0
         if n > MAX_MESSAGE - have:
             raise _Fail(_TOO_BIG, "message larger than %d bytes" % MAX_MESSAGE)
-        if n <= len(buf):
+        if fin and self.frag is None and n <= len(buf):
             await self._need(n, time.ticks_diff(deadline, time.ticks_ms()))
             p = self.pos
             self.pos = p + n
             _unmask(buf, p, p + n, mask)
-            if fin and self.frag is None:
-                await self.receive(buf, p, p + n)  # parsed in place, no copy
-                return True
-            payload = self.mv[p : p + n]
-        else:
+            await self.receive(buf, p, p + n)  # parsed in place, no copy
+            return True
+        if self.frag is None:
+            # A block of its own: the exact size of a whole message, or MAX_MESSAGE for a
+            # fragmented one, whose fragments then land in place (no regrowing, no copies).
             try:
-                payload = bytearray(n)
+                self.frag = bytearray(n if fin else MAX_MESSAGE)
             except MemoryError:
                 gc.collect()
                 await self._skip(n, deadline)
-                self.frag = None
                 await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board for this message"))
                 return True
-            await self._read_payload(payload, deadline)
-            _unmask(payload, 0, n, mask)
-        if self.frag is None:
-            self.frag = bytearray(payload) if isinstance(payload, memoryview) else payload
-        else:
-            self.frag += payload
+            self.frag_len = 0
+        await self._read_payload(memoryview(self.frag)[have : have + n], deadline)
+        _unmask(self.frag, have, have + n, mask)
+        self.frag_len = have + n
         if fin:
             message = self.frag
             self.frag = None
-            await self.receive(message, 0, len(message))
+            await self.receive(message, 0, have + n)
         return True
 
     async def _need(self, n, wait_ms):
