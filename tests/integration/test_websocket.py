@@ -5,6 +5,7 @@ import os
 import socket
 import struct
 from base64 import b64encode
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,10 +13,20 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from host_tools.emulator.runner import EmulatedBoard
+from host_tools.profiles import load_profile
 
 V = "2026-07-28"
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
 MAX_MESSAGE = 8192
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedBoard]:
+    """A board of this module's own. Its 6-8 KB messages need large free blocks; on the board the
+    whole session shares, with every lazily loaded feature resident, the emulated heap (64-bit
+    objects in the chip's byte budget) is sometimes too fragmented for them (issue 8)."""
+    with EmulatedBoard(load_profile("esp32s3"), workdir=tmp_path_factory.mktemp("ws")) as b:
+        yield b
 
 
 def ws_connect(board: EmulatedBoard, **kw: Any) -> ClientConnection:
