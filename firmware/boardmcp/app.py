@@ -16,8 +16,8 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
-    for key, name in (("adc", "adc"), ("i2c", "i2c"), ("sensors", "sensors")):
-        if profile.get(key):
+    for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
+        if profile.get(name):
             _settle()
             __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     for name in profile.get("fixtures", ()):

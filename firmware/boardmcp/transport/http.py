@@ -314,7 +314,7 @@ class HTTPServer:
             gc.collect()  # so the module loads into low holes, not across the largest free block
             from . import ws  # loaded on the first WebSocket client only
 
-            return await ws.upgrade(self, conn.reader, conn.writer, method, headers, body[0])  # GET: our buffer
+            return await ws.upgrade(self, conn, method, headers)
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
             await conn.send(404, _problem("Not found: MCP is served at " + self.path), extra)
@@ -500,21 +500,7 @@ class _Conn:
 
     async def send(self, status, payload, extra=b""):
         """One whole response: status line, headers and a JSON body (bytes, or None)."""
-        n = 0 if payload is None else len(payload)
-        head = b"HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\n%s\r\n" % (
-            status,
-            _REASONS.get(status, b""),
-            b"" if payload is None else b"Content-Type: application/json\r\n",
-            n,
-            extra,
-        )
-        if payload is None:
-            self.writer.write(head)
-        else:
-            out = buffers.stream()
-            out.write(payload)
-            buffers.copy_out(self.writer.write, head, out, n, b"")
-            buffers.release(n)
+        _respond(self.writer, status, payload, extra)
         await self.drain()
 
     async def discard(self):
@@ -674,34 +660,23 @@ def _accepts(accept):
     return False
 
 
-async def _read_into(reader, mv, timeout_ms):
-    if timeout_ms <= 0:
-        raise asyncio.TimeoutError()
-    return await asyncio.wait_for_ms(reader.readinto(mv), timeout_ms)
-
-
-async def _discard_input(reader, mv):
-    # Closing with unread input makes the kernel send RST, which can destroy the refusal we
-    # just sent before the client reads it. Drain briefly (bounded in time) first.
-    deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
-    try:
-        while await _read_into(reader, mv, min(200, time.ticks_diff(deadline, time.ticks_ms()))):
-            pass
-    except (OSError, asyncio.TimeoutError):
-        pass
-
-
-async def _send(writer, status, payload, extra=b""):
-    # For the WebSocket upgrade's refusals: one whole response in one write.
+def _respond(writer, status, payload, extra):
+    # A whole response (payload: JSON bytes, or None) handed to the socket in one write when it fits.
     n = 0 if payload is None else len(payload)
-    head = b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n" % (
+    head = b"HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\n%s\r\n" % (
         status,
         _REASONS.get(status, b""),
+        b"" if payload is None else b"Content-Type: application/json\r\n",
         n,
         extra,
     )
-    writer.write(head + payload if payload is not None else head)
-    await writer.drain()
+    if payload is None:
+        writer.write(head)
+        return
+    out = buffers.stream()
+    out.write(payload)
+    buffers.copy_out(writer.write, head, out, n, b"")
+    buffers.release(n)
 
 
 async def _close(writer):

@@ -7,7 +7,7 @@ connection's HTTP buffer and parsed there; a larger message gets one block of ex
 (a fragmented one, MAX_MESSAGE, filled in place), never more. A long result goes out as a
 fragmented message, about a TCP segment per frame.
 
-    keep = await ws.upgrade(http_server, reader, writer, method, headers, buf)
+    keep = await ws.upgrade(http_server, conn, method, headers)  # conn: the HTTP connection
 """
 
 import asyncio
@@ -22,7 +22,7 @@ from micropython import const
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR
 from . import buffers
-from .http import _discard_input, _problem, _send
+from .http import _problem
 from .stream import Connection
 
 MAX_MESSAGE = const(8192)  # bytes of one message (a frame, or fragments reassembled), as HTTP bodies
@@ -60,32 +60,32 @@ class _Gone(Exception):
     pass
 
 
-async def upgrade(http, reader, writer, method, headers, buf):
+async def upgrade(http, conn, method, headers):
     """Serve one upgrade request to its end; return whether the HTTP connection stays open.
-    `buf` is the connection's buffer (an upgrade GET has no body), reused for frames."""
+    The HTTP connection's buffer (an upgrade GET has no body) is reused for frames."""
     global _open
     refusal = _refusal(http, method, headers)
     if refusal is not None:
         status, reason, extra = refusal
-        await _send(writer, status, _problem(reason), extra + b"Connection: close\r\n")
+        await conn.send(status, _problem(reason), extra + b"Connection: close\r\n")
         return False
     if _open >= MAX_CONNECTIONS:
-        await _send(writer, 503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
+        await conn.send(503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
         return False
     accept = binascii.b2a_base64(hashlib.sha1(headers.get("sec-websocket-key", "").encode() + _GUID).digest()).strip()
     head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
     head += accept + b"\r\n"
     if "mcp" in [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]:
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
-    writer.write(head + b"\r\n")
-    await writer.drain()
+    conn.writer.write(head + b"\r\n")
+    await conn.drain()
     _open += 1
-    conn = WebSocket(http.server, reader, writer, buf)
+    ws = WebSocket(http.server, conn)
     try:
-        await conn.run()
+        await ws.run()
     finally:
         _open -= 1
-        conn.close()
+        ws.close()
     return False
 
 
@@ -116,12 +116,13 @@ def _refusal(http, method, headers):
 class WebSocket(Connection):
     """One open WebSocket: reads frames, answers control frames, passes messages to MCP."""
 
-    def __init__(self, server, reader, writer, buf):
+    def __init__(self, server, conn):
         super().__init__(server)
-        self.reader = reader
-        self.writer = writer
-        self.buf = buf
-        self.mv = memoryview(buf)
+        self.conn = conn  # the HTTP connection it was upgraded from
+        self.reader = conn.reader
+        self.writer = conn.writer
+        self.buf = conn.buf
+        self.mv = conn.mv
         self.pos = 0  # buf[pos:filled] is read but not yet parsed
         self.filled = 0
         self.frag = None  # a fragmented message being reassembled (or a large one being read)
@@ -172,7 +173,7 @@ class WebSocket(Connection):
             self.closed = True
             # Unread input at close makes the kernel reset the connection, which can destroy
             # the Close frame before the client reads it: drain briefly first.
-            await _discard_input(self.reader, self.mv)
+            await self.conn.discard()
 
     async def _frame(self):
         # Read and act on one frame; False once the closing handshake is done.
