@@ -131,11 +131,11 @@ def _watch(server):
 async def _supervise(http, wdt):
     # Feeds the watchdog from the event loop, so a handler that blocks the loop (a hung driver,
     # a runaway loop) starves it and the watchdog resets the board. And resets the board at once
-    # if the HTTP accept loop has died (asyncio's accept loop does not survive running out of
-    # memory while taking a connection), since nothing new would be served again.
-    while http.accepting():
+    # if the HTTP server's accept loop or reaper has ended (they survive refusals and a full
+    # heap; only a bug ends them), since nothing new would be served (or timed out) again.
+    while http.serving():
         if wdt is not None:
             wdt.feed()
         await asyncio.sleep_ms(SUPERVISE_MS)
-    print("http: no longer accepting connections (out of memory while taking one?); resetting")
+    print("http: no longer serving (accept loop or reaper ended); resetting")
     machine.reset()

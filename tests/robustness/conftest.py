@@ -5,6 +5,7 @@ a side port that reports the VM's heap after a gc.collect(), so every test can c
 it did left nothing behind. The raw HTTP and WebSocket helpers are tests/integration/wire.py's.
 """
 
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from host_tools.profiles import load_profile
 V = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
 MAX_SESSIONS = 4  # firmware/boardmcp/server.py
+MAX_CONNECTIONS = 8  # firmware/boardmcp/transport/http.py
 # What the heap may differ from idle by after a test (bytes): the GC's view of a live heap
 # moves by a few small blocks with where the last request's leftovers happened to land.
 HEAP_SLACK = 1024
@@ -107,6 +109,19 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
 
 def warm_up(board: EmulatedBoard) -> None:
     """Use every transport once and fill the session table: what stays loaded is idle."""
+    # First (nothing else open yet): the connection table full and as many refusals lingering,
+    # so what grows with concurrency (the scheduler's poll set, the connection and lingering
+    # lists) has grown, and stays so.
+    held = [
+        Stream(board).send(modern("server/discover"), modern_headers("server/discover")) for _ in range(MAX_CONNECTIONS)
+    ]
+    for stream in held:
+        assert stream.status == 200 and stream.json()["result"]
+    refused = [socket.create_connection(("127.0.0.1", board.port), timeout=10) for _ in range(MAX_CONNECTIONS)]
+    for s in refused:
+        assert s.recv(12) == b"HTTP/1.1 503"
+    for s in held + refused:
+        s.close()
     for _ in range(MAX_SESSIONS):
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200

@@ -11,13 +11,11 @@ import struct
 import threading
 import time
 
-import pytest
-from conftest import REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
+from conftest import MAX_CONNECTIONS, REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
 from wire import Stream, open_session, parse_response, post, request_bytes, ws_frame, ws_read_frame, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 
-MAX_CONNECTIONS = 8  # firmware/boardmcp/transport/http.py
 MAX_STREAMS = 3
 
 
@@ -174,15 +172,6 @@ def _fifty(board: EmulatedBoard, request: bytes) -> list[bytes]:
     return got
 
 
-# asyncio's accept loop (start_server) takes every connection it can, each with a Stream and a
-# Task, before the firmware can refuse it; in a storm the heap runs out inside that loop, which
-# then dies (MemoryError), and the firmware's supervisor resets the board (app._supervise), so it
-# comes back serving, but the storm did cost a reboot. The fix belongs in transport/http.py: its
-# own accept loop that refuses over-limit connections with a prebuilt 503 and no Task or Stream.
-STORM = pytest.mark.xfail(reason="a connection storm can kill asyncio's accept loop (MemoryError); see above")
-
-
-@STORM
 def test_fifty_connections_at_once(probed: Probed) -> None:
     """50 clients connect and send their requests together: those beyond the connection limit
     get 503 with Retry-After and a JSON-RPC error, the rest are served; none is left hanging.
@@ -209,7 +198,6 @@ def test_fifty_connections_at_once(probed: Probed) -> None:
     unharmed(probed)
 
 
-@STORM
 def test_fifty_silent_connections(probed: Probed) -> None:
     """50 clients connect and send nothing: each either gets a 503 at once (the table is full)
     or holds a slot until the idle deadline, when the board closes it without a word."""
