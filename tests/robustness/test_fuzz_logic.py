@@ -28,7 +28,7 @@ def _firmware_modules() -> dict[str, types.ModuleType]:
         sys.path.insert(0, firmware)
     mods = {name: importlib.import_module(f"boardmcp.{name}") for name in ("jsonrpc", "schema", "inputs", "auth")}
     json_shim = types.SimpleNamespace(
-        loads=lambda b: json.loads(bytes(b) if isinstance(b, memoryview) else b), dumps=json.dumps
+        loads=lambda b: json.loads(bytes(b) if isinstance(b, memoryview) else b), dumps=json.dumps, dump=json.dump
     )
     mods["jsonrpc"].json = json_shim  # type: ignore[attr-defined]
     return mods
@@ -108,13 +108,26 @@ def test_nesting_is_bounded_before_parsing(depth: int, bracket: str, noise: str)
     _decode(noise.encode())  # any mix of brackets, quotes and escapes: an error or a message
 
 
+class _Sink:
+    # The stream the firmware serialises into: bytes from its own writes, str from json.dump
+    # on CPython; kept whole (the firmware's caller would send and rewind it between pieces).
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, data: bytes | str) -> None:
+        self.parts.append(data.decode() if isinstance(data, bytes) else data)
+
+
 @FUZZ
 @given(ids.filter(jsonrpc.valid_id) | st.none(), json_values, st.integers(-33000, 0), st.text(max_size=30))
 def test_responses_are_valid_json(rid: Any, value: Any, code: int, message: str) -> None:
     result = {"items": value if isinstance(value, list) else [value] * 6, "other": value}
     whole = json.loads(jsonrpc.result(rid, result))
     assert whole == {"jsonrpc": "2.0", "id": rid, "result": json.loads(json.dumps(result))}
-    assert json.loads("".join(jsonrpc.result_pieces(rid, result))) == whole
+    for dump in (jsonrpc.dump_result, lambda out, rid, value: list(jsonrpc.dump_pieces(out, rid, value))):
+        out = _Sink()
+        dump(out, rid, result)
+        assert json.loads("".join(out.parts)) == whole
     err = json.loads(jsonrpc.error(rid, code, message, value))
     assert err["id"] == rid and err["error"]["code"] == code and err["error"]["message"] == message
 
@@ -172,8 +185,9 @@ def test_schema_integer_range_is_exact(lo: int, hi: int, value: Any) -> None:
 @FUZZ
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_constant_time_compare_is_equality(a: str, b: str) -> None:
-    assert auth._same(a, b) == (a == b)
-    assert auth._same(a, a)
+    assert auth._same(a, 0, b) == (a == b)
+    assert auth._same("Bearer " + a, 7, b) == (a == b)
+    assert auth._same(a, 0, a)
 
 
 TOKEN = "s3cret-token_XYZ"
