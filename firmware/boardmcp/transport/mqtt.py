@@ -182,7 +182,7 @@ class MQTT:
         while True:
             try:
                 await self._session()
-            except Exception as e:
+            except Exception as e:  # whatever goes wrong, the board stays up and retries
                 if isinstance(e, MemoryError):
                     gc.collect()
                 print("mqtt: %s:%d: %s %s" % (self.host, self.port, type(e).__name__, e))
