@@ -10,6 +10,7 @@ one MQTT 5 listener on 127.0.0.1, no persistence, anonymous access unless `users
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -57,6 +58,8 @@ class Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type all"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to `mosquitto`, which cannot read our 0700 workdir
         if self.users:
             passwd = self.workdir / "passwd"
             passwd.write_text("")
