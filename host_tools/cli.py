@@ -355,6 +355,11 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="instead: MCP over MQTT and the fleet gateway (20 boards; needs mosquitto); writes docs/GATEWAY-BENCH.md",
+    )
+    parser.add_argument(
         "--out", type=Path, help="the Markdown report (default: docs/BENCHMARKS.md; the chart goes beside it)"
     )
     parser.add_argument("--workdir", type=Path, help="where the boards' files live (default: build/bench)")
@@ -362,6 +367,14 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gateway:
+        from host_tools.bench.gateway import default_out, run_gateway_bench  # noqa: PLC0415
+
+        calls = {"full": 500, "quick": 200, "smoke": 20}[args.level]
+        run_gateway_bench(
+            args.out or default_out(), args.workdir or repo_root() / "build" / "bench-gateway", calls, _progress
+        )
+        return 0
     from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
     from host_tools.bench.run import BenchOptions, run_bench  # noqa: PLC0415
 

@@ -58,6 +58,7 @@ class Mosquitto:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type all"]
+        lines.append("set_tcp_nodelay true")  # else each PUBACK + PUBLISH pair waits on a delayed ACK
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to `mosquitto`, which cannot read our 0700 workdir
         if self.users:

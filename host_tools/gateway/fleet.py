@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,9 @@ class Fleet:
             properties=connect,
             clean_start=True,
             keepalive=30,
+            # A PUBACK then the next request are two small writes: without this the second waits
+            # for the broker's delayed ACK.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         async with client:
             self._client = client

@@ -216,6 +216,12 @@ class MQTT:
         self.reader, self.writer = await asyncio.wait_for_ms(
             asyncio.open_connection(self.host, self.port, ssl=ssl), PACKET_MS
         )
+        try:
+            # A PUBACK then a response are two small writes: without TCP_NODELAY the second waits
+            # for the broker's delayed ACK (~40 ms a call).
+            getattr(self.writer, "s").setsockopt(6, 1, 1)  # noqa: B009 (IPPROTO_TCP, TCP_NODELAY; the stream's socket)
+        except (AttributeError, OSError):
+            pass  # a TLS socket: its records are not Nagled the same way
         self.writer.write(self._connect())
         await self.writer.drain()
         first, n, buf = await self._read_packet(PACKET_MS)
