@@ -301,20 +301,25 @@ class Fleet:
                 self._changed_now()
 
     async def _initialize(self, board: Board) -> None:
-        try:
-            await board.request(
-                "initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
-            )
-            await board.notify("notifications/initialized")
-            board.tools = await self._list_tools(board)
-        except BoardError as exc:
-            log.warning("%s (%s): %s", board.server_name, board.server_id, exc)
-            self.instances.pop(board.server_id, None)
+        # Retried with backoff while the board stays present: a busy board may miss a deadline.
+        backoff = 1.0
+        while self.instances.get(board.server_id) is board:
+            try:
+                await board.request(
+                    "initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
+                )
+                await board.notify("notifications/initialized")
+                board.tools = await self._list_tools(board)
+            except BoardError as exc:
+                log.warning("%s (%s): %s; retrying in %g s", board.server_name, board.server_id, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            if self.instances.get(board.server_id) is board:
+                board.ready = True
+                log.info("%s (%s): %d tools", board.server_name, board.server_id, len(board.tools))
+                self._changed_now()
             return
-        if self.instances.get(board.server_id) is board:
-            board.ready = True
-            log.info("%s (%s): %d tools", board.server_name, board.server_id, len(board.tools))
-            self._changed_now()
 
     async def _refresh(self, board: Board) -> None:
         with contextlib.suppress(BoardError):

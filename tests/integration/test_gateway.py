@@ -208,7 +208,11 @@ def test_twenty_boards(broker: Mosquitto, tmp_path: Path) -> None:
             infos = (await c.call_tool("all.system_info", {})).structured_content
             assert sorted(infos) == survivors
 
-        asyncio.run(_session(gw.url, "legacy", check, token=None))
+        try:
+            asyncio.run(_session(gw.url, "legacy", check, token=None))
+        except BaseException:
+            print(gw.log[-6000:])  # shown with the failure
+            raise
 
 
 # -- the official conformance suites against the gateway ------------------------------------------

@@ -231,6 +231,7 @@ class MQTT:
             raise OSError("broker refused the connection: reason 0x%02x" % buf[1])
         size, p = _varint_at(buf, 2)
         end = p + size
+        self._inflight = 0  # nothing of ours is unacknowledged on a new connection
         quota = _prop(buf, p, end, 0x21)  # Receive Maximum
         self._quota = min(quota, MAX_INFLIGHT) if isinstance(quota, int) and quota else MAX_INFLIGHT
         name = _prop(buf, p, end, 0x26, b"MCP-SERVER-NAME")
@@ -481,7 +482,12 @@ class MQTT:
         head = None
         if qos:
             self._inflight += 1  # a PUBACK may be read before _send returns
-        await self._send(pkt)
+        try:
+            await self._send(pkt)
+        except OSError:
+            if qos and self._inflight:
+                self._inflight -= 1
+            raise
 
 
 class _Client(Connection):
