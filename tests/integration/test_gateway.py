@@ -172,11 +172,12 @@ def test_modern_clients_hear_of_changes_on_a_listen_stream(
     run(gateway, "auto", check)
 
 
-def test_twenty_boards(broker: Mosquitto, tmp_path: Path) -> None:
+def test_twenty_boards(tmp_path: Path) -> None:
     """All discovered; every call reaches its own board; one killed mid-run takes only its tools."""
     names = [f"b{i:02d}" for i in range(20)]
-    boards = {n: _board(broker, tmp_path, n, "esp32c3") for n in names}
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(4) as pool:
+        broker = stack.enter_context(Mosquitto(tmp_path / "broker"))  # its own: only these boards on it
+        boards = {n: _board(broker, tmp_path, n, "esp32c3") for n in names}
         for b in boards.values():
             stack.callback(b.stop)
         list(pool.map(lambda b: b.start(30.0), boards.values()))
