@@ -16,15 +16,29 @@ def build_server(profile):
     reg = Registry()
     system.register(reg, profile)
     gpio.register(reg, profile)
+    for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
+        if profile.get(name):
+            _settle()
+            __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        _settle()
         __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+    _settle()
     return Server(reg, profile["name"])
+
+
+def _settle():
+    # Collect between boot steps: a step's temporaries are freed before the next step's
+    # long-lived objects are placed, so these fill the holes low in the heap instead of
+    # scattering across it. Big requests need large free blocks, not just free bytes.
+    gc.collect()
 
 
 def main():
     """Bring the board up and serve until reset (or Ctrl-C on the console)."""
     profile, cfg = config.load()
+    _settle()
     print("%s %s on %s" % (NAME, VERSION, profile["name"]))
     name = net.hostname(profile)
     wifi = cfg["wifi"]
@@ -45,6 +59,7 @@ def main():
         from . import mdns
 
         mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
+    _settle()
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     opts = cfg["http"]
     http = HTTPServer(
@@ -57,6 +72,7 @@ def main():
     )
     mqtt = None
     if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
+        _settle()
         from .transport.mqtt import MQTT
 
         mqtt = MQTT(http.server, cfg["mqtt"], name)
@@ -74,7 +90,9 @@ async def _serve(http, ip, serial, mqtt):
     await http.start()
     if mqtt:
         asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
+    watcher = _watch(http.server)
     if serial:
+        _settle()
         from .transport import serial as console  # only boards serving on the console load it
 
         asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)
@@ -86,3 +104,14 @@ async def _serve(http, ip, serial, mqtt):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+        if watcher is not None and watcher.done():  # it never returns: a bug ended it
+            watcher = _watch(http.server)
+
+
+def _watch(server):
+    # The task that tells subscribers when a sensor reading moved (None without sensors).
+    if not any(r["uri"].startswith("sensor://") for r in server.registry.resources):
+        return None
+    from .tools import sensors
+
+    return asyncio.create_task(sensors.watch(server))

@@ -121,7 +121,7 @@ def result(rid, value):
 
 
 def is_large(value):
-    """True for a result worth streaming with result_pieces(): one holding a long list."""
+    """True for a result worth streaming with dump_pieces(): one holding a long list."""
     for key in value:
         v = value[key]
         if isinstance(v, list) and len(v) > STREAM_ITEMS:
@@ -129,25 +129,40 @@ def is_large(value):
     return False
 
 
-def result_pieces(rid, value):
-    """A success response as a run of small strings, each list of the result item by item, so
-    the board never holds the whole response (a long tools/list) as one string."""
-    yield '{"jsonrpc": "2.0", "id": %s, "result": {' % json.dumps(rid)
-    sep = ""
+def dump_result(stream, rid, value):
+    """Write a success response to a stream: no string of the whole response is built."""
+    stream.write(b'{"jsonrpc": "2.0", "id": ')
+    json.dump(rid, stream)
+    stream.write(b', "result": ')
+    json.dump(value, stream)
+    stream.write(b"}")
+
+
+def dump_pieces(stream, rid, value):
+    """Like dump_result(), yielding after each item of the result's lists, so the caller can
+    send what the stream holds and rewind it: the board never holds a long list's response."""
+    stream.write(b'{"jsonrpc": "2.0", "id": ')
+    json.dump(rid, stream)
+    stream.write(b', "result": {')
+    sep = False
     for key in value:
+        if sep:
+            stream.write(b", ")
+        sep = True
+        json.dump(key, stream)
+        stream.write(b": ")
         v = value[key]
-        yield sep + json.dumps(key) + ": "
-        sep = ", "
         if isinstance(v, list):
-            yield "["
-            comma = ""
-            for item in v:
-                yield comma + json.dumps(item)
-                comma = ", "
-            yield "]"
+            stream.write(b"[")
+            for i in range(len(v)):
+                if i:
+                    stream.write(b", ")
+                json.dump(v[i], stream)
+                yield
+            stream.write(b"]")
         else:
-            yield json.dumps(v)
-    yield "}}"
+            json.dump(v, stream)
+    stream.write(b"}}")
 
 
 def error(rid, code, message, data=None):

@@ -17,6 +17,7 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INVALID_REQUEST
+from . import buffers
 from .stream import Connection
 
 LINE_SIZE = const(512)  # the line buffer; longer lines get a buffer of their own, up to MAX_LINE
@@ -26,11 +27,9 @@ MAX_LINE = const(8192)  # as HTTP's MAX_BODY: a longer message needs a block a s
 class Console(Connection):
     """The console as one MCP connection."""
 
-    async def write(self, data):
-        """One message, one line."""
-        out = sys.stdout.buffer
-        out.write(data)
-        out.write(b"\n")
+    async def write_part(self, out, n, first, last):
+        """One message, one line (written in parts when long)."""
+        buffers.copy_out(sys.stdout.buffer.write, b"", out, n, b"\n" if last else b"")
 
     async def run(self):
         """Read lines from stdin until it ends (never, on a chip)."""
