@@ -39,12 +39,16 @@ def find_mosquitto(name: str = "mosquitto") -> Path:
 
 class Mosquitto:
     """A mosquitto process serving MQTT on 127.0.0.1:`port` (0: a free one) until stop().
-    `users` ({name: password}) turns anonymous access off."""
+    `users` ({name: password}) turns anonymous access off; `options` are more mosquitto.conf
+    lines (e.g. "max_inflight_messages 1": told to MQTT 5 clients as Receive Maximum)."""
 
-    def __init__(self, workdir: Path, port: int = 0, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int = 0, users: dict[str, str] | None = None, options: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.users = dict(users or {})
+        self.options = options
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +74,7 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        lines += self.options
         conf.write_text("\n".join(lines) + "\n")
         log = (self.workdir / "mosquitto.log").open("ab")
         self._proc = subprocess.Popen([find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log)

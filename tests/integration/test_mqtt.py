@@ -17,7 +17,7 @@ from host_tools.emulator.runner import EmulatedBoard, board_mac, free_port
 from host_tools.gateway.broker import Mosquitto
 from host_tools.profiles import load_profile
 from tests.integration.mqtt_wire import McpOverMqtt
-from tests.integration.wire import open_session
+from tests.integration.wire import open_session, post
 
 HANDSHAKE_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
 
@@ -80,14 +80,22 @@ def test_presence_is_retained_with_the_spec_shape(broker: Mosquitto, mqtt_board:
 
 @pytest.mark.parametrize("version", HANDSHAKE_VERSIONS)
 def test_initialize_list_and_call(broker: Mosquitto, mqtt_board: EmulatedBoard, version: str) -> None:
+    headers = open_session(mqtt_board, version)
+    status, _, reply = post(mqtt_board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers)
+    assert status == 200
+    over_http = reply["result"]["tools"]
+
     async def check() -> None:
         async with McpOverMqtt(broker.port) as c:
             p = await c.presence()
             init = await c.initialize(p.server_id, p.server_name, version)
             assert init["protocolVersion"] == version
             assert init["serverInfo"]["name"] == "boardmcp" and "tools" in init["capabilities"]
-            listed = await c.request("tools/list")
-            assert {t["name"] for t in listed["result"]["tools"]} == {"system_info", "led"}
+            listed = (await c.request("tools/list"))["result"]["tools"]
+            # The same list as over HTTP, byte for byte once parsed: long enough (over 4 tools, some
+            # KB) that the board counts it and then serialises it piece by piece onto the socket.
+            assert listed == over_http
+            assert len(listed) > 4 and len(json.dumps(listed)) > 3 * 1024
             info = (await c.request("tools/call", {"name": "system_info", "arguments": {}}))["result"]
             assert not info.get("isError") and info["structuredContent"]["chip"] == "esp32s3"
             led = (await c.request("tools/call", {"name": "led", "arguments": {"state": "on"}}))["result"]
@@ -104,15 +112,41 @@ def test_requests_in_flight_at_once(broker: Mosquitto, mqtt_board: EmulatedBoard
     async def check() -> None:
         c = await _connected(broker.port, mqtt_board)
         try:
-            # Three requests before any answer (the board serves up to 4 per client at once).
-            for rid in (101, 102, 103):
-                await c.send({"jsonrpc": "2.0", "id": rid, "method": "ping"})
-            answers = [await c.reply() for _ in range(3)]
-            assert sorted(a["id"] for a in answers) == [101, 102, 103]
+            # Four requests before any answer (the board serves up to 4 per client at once): long
+            # results and short ones share the socket, each answer one whole message.
+            for rid in (101, 102, 103, 104):
+                await c.send({"jsonrpc": "2.0", "id": rid, "method": "tools/list" if rid % 2 else "ping"})
+            answers = {a["id"]: a for a in [await c.reply() for _ in range(4)]}
+            assert sorted(answers) == [101, 102, 103, 104]
+            assert answers[101]["result"] == answers[103]["result"] and len(answers[101]["result"]["tools"]) > 4
+            assert answers[102]["result"] == answers[104]["result"] == {}
         finally:
             await c.__aexit__(None, None, None)
 
     run(check())
+
+
+def test_answers_wait_their_turn_when_the_broker_takes_one_message_at_a_time(tmp_path: Path) -> None:
+    # Receive Maximum 1: each answer waits for the PUBACK of the one before, holding a copy of
+    # itself while other requests use the shared serialisation stream.
+    with Mosquitto(tmp_path / "broker", options=("max_inflight_messages 1",)) as broker:
+        mqtt = {"broker": "127.0.0.1", "port": broker.port, "server_id": "one-1", "server_name": "lab/one-1"}
+        with EmulatedBoard(load_profile("esp32s3"), workdir=tmp_path / "board", mqtt=mqtt) as board:
+
+            async def check() -> None:
+                async with McpOverMqtt(broker.port) as c:
+                    p = await c.presence("lab/one-1")
+                    await c.initialize(p.server_id, p.server_name)
+                    for rid in range(1, 5):
+                        params = {"name": "system_info", "arguments": {}}
+                        await c.send({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
+                    answers = {a["id"]: a["result"] for a in [await c.reply() for _ in range(4)]}
+                    assert sorted(answers) == [1, 2, 3, 4]
+                    assert all(a["structuredContent"]["chip"] == "esp32s3" for a in answers.values())
+                    assert len((await c.request("tools/list"))["result"]["tools"]) > 4
+
+            run(check())
+            assert "Traceback" not in board.console_log
 
 
 def test_bad_messages_get_json_rpc_errors_and_the_board_serves_on(broker: Mosquitto, mqtt_board: EmulatedBoard) -> None:

@@ -11,6 +11,12 @@ Requests and responses are matched by JSON-RPC id on that per-client topic, as t
 (it uses no Response Topic or Correlation Data). Every PUBLISH carries the spec's user
 properties, at QoS 1 (spec §QoS of its first revision; later ones leave QoS open).
 
+A PUBLISH states its length before its payload, so a message cannot go out in parts as it is
+serialised (as WebSocket fragments and serial lines do). A short message is copied from the
+shared stream straight into the socket's writes, or into one packet buffer when it has to wait
+its turn; a long result (a tools/list) is serialised twice, once to count its bytes and once
+piece by piece onto the socket, so no block the size of the message is ever needed.
+
 Only boards with an `mqtt` section in config.json import this module:
 
     mq = MQTT(server, cfg["mqtt"], hostname)
@@ -27,8 +33,9 @@ import struct
 import machine
 from micropython import const
 
-from .. import NAME, VERSION
-from .stream import Connection
+from .. import NAME, VERSION, jsonrpc
+from . import buffers
+from .stream import PART, Connection
 
 MAX_PACKET = const(9216)  # bytes of one packet in; told to the broker, which then drops larger ones
 BUF_SIZE = const(1024)  # packets up to this size are read into one buffer; larger ones get their own
@@ -108,6 +115,23 @@ def _packet(first, head, payload=b""):
     return pkt
 
 
+def _piece(w, head, out, left):
+    # Write head and out's bytes, at most `left` of them (what the PUBLISH header promised and
+    # is still owed); return what is still owed.
+    k = min(out.tell(), left)
+    buffers.copy_out(w.write, head, out, k, b"")
+    return left - k
+
+
+def _pad(w, left):
+    # Spaces for payload bytes promised and not produced: the packet ends where its header says,
+    # so the broker's framing holds (the client finds the message cut short).
+    while left > 0:
+        k = min(left, 64)
+        w.write(b" " * k)
+        left -= k
+
+
 def _prop(buf, p, end, pid, key=None):
     """Property `pid` among the properties in buf[p:end] (a user property: the one named `key`):
     an int, bytes, or None when absent. Malformed properties raise ValueError or IndexError."""
@@ -163,8 +187,8 @@ class MQTT:
         self.reader = None
         self.backoff = 1
         self._task = None  # the reading task: it never waits for PUBACKs, since it reads them
-        self._lock = asyncio.Lock()  # one packet at a time on the socket
-        self._acked = asyncio.Event()
+        self._busy = False  # a task is writing a packet (and draining): the socket is its own
+        self._ready = asyncio.Event()  # pulsed when the socket is free again or a PUBACK came
         self._inflight = 0
         self._quota = MAX_INFLIGHT
         self._pid = 0
@@ -207,8 +231,8 @@ class MQTT:
         self._wake()
 
     def _wake(self):
-        self._acked.set()
-        self._acked.clear()
+        self._ready.set()
+        self._ready.clear()
 
     async def _session(self):
         # One connection to the broker, served until it fails.
@@ -247,7 +271,8 @@ class MQTT:
         try:
             await self._subscribe(((self.control, 1),))
             # spec §Service Registration: online, retained.
-            await self.publish(self.presence, self._online(), True)
+            out = self._online()
+            await self.publish(self.presence, out, out.tell(), True)
             print("mqtt: serving MCP as %s on %s:%d" % (self.name, self.host, self.port))
             while True:
                 first, n, buf = await self._read_packet(self.keepalive * 1500)
@@ -297,6 +322,7 @@ class MQTT:
         return _packet(0x10, head, payload)
 
     def _online(self):
+        # The server/online notification, in the shared stream.
         names = ", ".join([t["name"] for t in self.server.registry.tools])
         info = self.server.info
         msg = {
@@ -308,7 +334,9 @@ class MQTT:
                 "meta": {"implementation": NAME, "version": VERSION},
             },
         }
-        return json.dumps(msg).encode()
+        out = buffers.stream()
+        json.dump(msg, out)
+        return out
 
     async def _ping(self):
         try:
@@ -433,20 +461,50 @@ class MQTT:
         self.clients.remove(client)
         client.close()
         if tell:
-            await self.publish(client.topic, _DISCONNECTED_MSG)
+            out = buffers.stream()
+            out.write(_DISCONNECTED_MSG)
+            await self.publish(client.topic, out, len(_DISCONNECTED_MSG))
         cid = client.cid
         topics = ((client.topic, -1), (_CLIENT_CAPABILITY + cid, -1), (_CLIENT_PRESENCE + cid, -1))
         await self._subscription(0xA2, topics)
 
     # -- packets out ---------------------------------------------------------------------------
 
-    async def _send(self, data):
+    def _must_wait(self, publish):
+        # The socket is taken, or (for a PUBLISH) the in-flight quota is used up; the reader
+        # task never waits for the quota, since it is the one to read the PUBACKs.
+        if self._busy:
+            return True
+        return publish and self._inflight >= self._quota and asyncio.current_task() is not self._task
+
+    async def _claim(self, publish):
+        # Wait while _must_wait(publish), then take the socket; the writer. Without a wait this
+        # never yields, so a caller's shared stream is still intact after it.
+        while self._must_wait(publish):
+            if self.writer is None:
+                raise OSError("not connected to the broker")
+            await self._ready.wait()
         w = self.writer
         if w is None:
             raise OSError("not connected to the broker")
-        async with self._lock:
+        self._busy = True
+        return w
+
+    def _release(self, qos, failed):
+        # Give the socket back; a failed QoS 1 publish gets no PUBACK, so it leaves the count.
+        if failed and qos and self._inflight:
+            self._inflight -= 1
+        self._busy = False
+        self._wake()
+
+    async def _send(self, data):
+        # One small packet (bytes) that is not a PUBLISH.
+        w = await self._claim(False)
+        try:
             w.write(data)
             await w.drain()
+        finally:
+            self._release(0, False)
 
     def _next_id(self):
         self._pid = self._pid % 65535 + 1
@@ -464,30 +522,76 @@ class MQTT:
                 body.append(opts)
         await self._send(_packet(first, body))
 
-    async def publish(self, topic, payload, retain=False):
-        """Publish one message (bytes) at QoS 1, waiting while the in-flight quota is used up.
-        OSError when not connected."""
-        qos = 2  # QoS 1, in the fixed header's bits
-        while self._inflight >= self._quota:
-            if self.writer is None:
-                raise OSError("not connected to the broker")
-            if asyncio.current_task() is self._task:
-                qos = 0  # the reader cannot wait for PUBACKs: it is the one to read them
-                break
-            await self._acked.wait()
-        head = _str(topic)
+    def _head(self, topic, n, retain):
+        # A PUBLISH's fixed and variable header for an n-byte payload, once the socket is ours:
+        # QoS 1 with a packet id, counted in flight; QoS 0 when the quota is used up (only the
+        # reader task gets here then).
+        qos = 2 if self._inflight < self._quota else 0
+        var = _str(topic)
         if qos:
-            head += struct.pack("!H", self._next_id())
-        pkt = _packet(0x30 | qos | (1 if retain else 0), head + self._props, payload)
-        head = None
+            var += struct.pack("!H", self._next_id())
+        var += self._props
+        head = bytes((0x30 | qos | (1 if retain else 0),)) + _varint(len(var) + n) + var
         if qos:
-            self._inflight += 1  # a PUBACK may be read before _send returns
+            self._inflight += 1  # a PUBACK may be read before the drain returns
+        return head
+
+    async def publish(self, topic, out, n, retain=False):
+        """Publish the first n bytes of the stream `out` (the shared one: they are copied before
+        any wait) as one message at QoS 1, waiting while the in-flight quota is used up. OSError
+        when not connected."""
+        data = None
+        if self._must_wait(True):  # keep a copy while it waits its turn
+            data = bytearray(n)
+            out.seek(0)
+            out.readinto(data)
+        w = await self._claim(True)
+        qos = 0
+        failed = True
         try:
-            await self._send(pkt)
-        except OSError:
-            if qos and self._inflight:
-                self._inflight -= 1
-            raise
+            head = self._head(topic, n, retain)
+            qos = head[0] & 0x06
+            if data is None:
+                buffers.copy_out(w.write, head, out, n, b"")
+            else:
+                w.write(head)
+                w.write(data)
+                data = None
+            await w.drain()
+            failed = False
+        finally:
+            self._release(qos, failed)
+
+    async def publish_result(self, topic, n, rid, result):
+        """Publish a long success response of n bytes (counted by a first pass) as one message,
+        serialising it again straight onto the socket, a piece at a time."""
+        w = await self._claim(True)
+        qos = 0
+        failed = True
+        try:
+            head = self._head(topic, n, False)
+            qos = head[0] & 0x06
+            out = buffers.stream()  # the socket is ours from here: nobody else writes this packet
+            try:
+                for _ in jsonrpc.dump_pieces(out, rid, result):
+                    if out.tell() >= PART:
+                        n = _piece(w, head, out, n)
+                        head = b""
+                        await w.drain()
+                        out.seek(0)  # other requests may have used it meanwhile
+                n = _piece(w, head, out, n)
+            except MemoryError:
+                if head:
+                    raise  # nothing of it is out: the error response takes its place
+                _pad(w, n)
+                await w.drain()
+                failed = False
+                raise
+            _pad(w, n)  # only if the result changed between the passes
+            await w.drain()
+            failed = False
+        finally:
+            self._release(qos, failed)
 
 
 class _Client(Connection):
@@ -499,9 +603,22 @@ class _Client(Connection):
         self.topic = _RPC + cid + mqtt.tail
         super().__init__(mqtt.server)
 
-    async def write(self, data):
-        """Publish one message on the client's RPC topic."""
-        await self.mqtt.publish(self.topic, data)
+    async def write_part(self, out, n, first, last):
+        """One whole message on the client's RPC topic: stream.py only sends a message in parts
+        from _result, which this class replaces."""
+        await self.mqtt.publish(self.topic, out, n)
+
+    async def _result(self, rid, result):
+        # A long result is counted first (serialised without keeping it), then sent.
+        if not jsonrpc.is_large(result):
+            await super()._result(rid, result)
+            return
+        out = buffers.stream()
+        n = 0
+        for _ in jsonrpc.dump_pieces(out, rid, result):
+            n += out.tell()
+            out.seek(0)
+        await self.mqtt.publish_result(self.topic, n + out.tell(), rid, result)
 
     async def send(self, msg):
         """List changes and resource updates go on the server's capability topic (spec §Capability
@@ -516,4 +633,6 @@ class _Client(Connection):
         mqtt = self.mqtt
         if listed and mqtt.clients and mqtt.clients[0] is not self:
             return  # the first client's session publishes it for all
-        await mqtt.publish(mqtt.capability, json.dumps(msg).encode())
+        out = buffers.stream()
+        json.dump(msg, out)
+        await mqtt.publish(mqtt.capability, out, out.tell())
