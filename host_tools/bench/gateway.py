@@ -195,7 +195,7 @@ def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[
         "| what | bytes |",
         "|---|---|",
         f"| importing `boardmcp/transport/mqtt` (.mpy; `stream` already loaded, as for the console) | {imported} |",
-        f"| one `MQTT` object (1 KB packet buffer, topics; asyncio's Lock and Event loaded) | {instance} |",
+        f"| one `MQTT` object (1 KB packet buffer, topics) | {instance} |",
         f"| free heap of a serving board without MQTT (`system_info`) | {without} |",
         f"| free heap of a serving board with MQTT, connected, one client (the gateway) | {with_mqtt} |",
         "",
