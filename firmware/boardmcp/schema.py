@@ -7,7 +7,6 @@ Unknown keywords are ignored (they are still published verbatim in tools/list).
     err = schema.check({"type": "integer", "minimum": 0}, -1)   # -> "must be >= 0"
 """
 
-
 _NONE = {}  # no properties (never written to)
 
 
