@@ -7,23 +7,24 @@ from . import NAME, VERSION, config, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
-from .tools import gpio, system
 from .transport.http import HTTPServer
+
+CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
 
 
 def build_server(profile):
-    """The MCP server with every tool the profile calls for."""
-    reg = Registry()
-    system.register(reg, profile)
-    gpio.register(reg, profile)
+    """The MCP server with every tool the profile calls for (published to the catalog; each
+    tools module is loaded when a request needs it)."""
+    reg = Registry(CATALOG, profile)
+    reg.publish("system")
+    reg.publish("gpio")
     for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
         if profile.get(name):
-            _settle()
-            __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+            reg.publish(name)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites'), only on profiles that ask for them.
-        _settle()
-        __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+        reg.publish(name)
+    reg.seal()
     _settle()
     return Server(reg, profile["name"])
 
@@ -90,7 +91,6 @@ async def _serve(http, ip, serial, mqtt):
     await http.start()
     if mqtt:
         asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
-    watcher = _watch(http.server)
     if serial:
         _settle()
         from .transport import serial as console  # only boards serving on the console load it
@@ -104,14 +104,3 @@ async def _serve(http, ip, serial, mqtt):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
-        if watcher is not None and watcher.done():  # it never returns: a bug ended it
-            watcher = _watch(http.server)
-
-
-def _watch(server):
-    # The task that tells subscribers when a sensor reading moved (None without sensors).
-    if not any(r["uri"].startswith("sensor://") for r in server.registry.resources):
-        return None
-    from .tools import sensors
-
-    return asyncio.create_task(sensors.watch(server))

@@ -323,7 +323,7 @@ class MQTT:
 
     def _online(self):
         # The server/online notification, in the shared stream.
-        names = ", ".join([t["name"] for t in self.server.registry.tools])
+        names = ", ".join(self.server.registry.tools.keys)
         info = self.server.info
         msg = {
             "jsonrpc": "2.0",
