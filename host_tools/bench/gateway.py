@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import platform
+import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -116,11 +118,14 @@ def _heap_free(board: EmulatedBoard) -> int:
 
 
 def _heap_probe(board: EmulatedBoard) -> tuple[int, int]:
-    # gc.mem_free() around importing the module, then around building the MQTT object.
+    # gc.mem_free() around importing the module, then around building the MQTT object. In a copy
+    # of the board's filesystem: a Registry writes its catalog files afresh, and the board may
+    # still be serving from them.
     argv, env = board.vm_command(run_main=False)
-    out = subprocess.run(
-        [*argv, "-c", _HEAP_PROBE], cwd=board.workdir / "fs", env=env, capture_output=True, text=True, check=True
-    ).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = shutil.copytree(board.workdir / "fs", Path(tmp) / "fs")
+        done = subprocess.run([*argv, "-c", _HEAP_PROBE], cwd=fs, env=env, capture_output=True, text=True, check=True)
+    out = done.stdout
     imported, instance = out.split("HEAP", 1)[1].split()[:2]
     return int(imported), int(instance)
 
