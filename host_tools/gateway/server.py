@@ -421,8 +421,10 @@ class Gateway:
         watched = []
         try:
             for uri in uris:
-                await self._watch(uri)
-                watched.append(uri)
+                # A URI no board has is honoured and never fires (as the SDK's handler does).
+                with contextlib.suppress(MCPError):
+                    await self._watch(uri)
+                    watched.append(uri)
             return await self._listen(ctx, params)
         finally:
             for uri in watched:
