@@ -323,6 +323,12 @@ def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--servers", default="#", metavar="FILTER", help="server-name filter, e.g. 'boardmcp/#' (default: '#', all)"
     )
+    parser.add_argument(
+        "--expose",
+        metavar="BOARD",
+        help="also serve this board's tools, prompts and resources under their own names (one board, or "
+        "clients that expect bare names); BOARD is its prefix, as the `boards` tool lists it",
+    )
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -337,7 +343,7 @@ def _gateway(args: argparse.Namespace) -> int:
     print(f"MCP endpoint:  http://{args.host}:{args.port}/mcp", flush=True)
     print(f"Broker:        {host}:{port} (servers matching {args.servers!r})", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Gateway(fleet).serve(args.host, args.port, args.token))
+        asyncio.run(Gateway(fleet, expose=args.expose).serve(args.host, args.port, args.token))
     return 0
 
 
@@ -472,10 +478,13 @@ VERBS: tuple[_Verb, ...] = (
         "Connect to an MQTT 5 broker as an MCP-over-MQTT client (EMQX's MCP over MQTT specification),\n"
         "find every MCP server by its retained presence, initialize with each, and serve them all as one\n"
         "Streamable HTTP MCP endpoint on /mcp:\n"
-        "  <board>.<tool>  a board's tool (board: the last level of its server-name, e.g. boardmcp-1a2b)\n"
-        "  all.<tool>      that tool on every board at once, results by board\n"
-        "  boards          the boards present\n"
-        "Boards appear and vanish as their presence changes; clients are told (tools/list_changed).\n"
+        "  <board>.<tool>         a board's tool (board: the last level of its server-name, e.g. boardmcp-1a2b)\n"
+        "  <board>.<prompt>       a board's prompt\n"
+        "  board://<board>/<uri>  a board's resource (or resource template) at its own <uri>\n"
+        "  all.<tool>             that tool on every board at once, results by board\n"
+        "  boards                 the boards present\n"
+        "--expose BOARD serves one board's entries under their own names as well.\n"
+        "Boards appear and vanish as their presence changes; clients are told (list_changed).\n"
         'A board serves MCP over MQTT when its config.json has "mqtt": {"broker": "host", ...}.\n\n'
         "  boardmcp gateway --broker 192.168.1.5 --port 8080",
         _gateway_arguments,

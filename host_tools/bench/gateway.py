@@ -52,6 +52,11 @@ print("HEAP", a - b, c - d)
 """
 
 
+# Headings docs/BENCHMARKS.md finds its gateway figures under (report.py).
+DISCOVERY_SECTION = "Discovery"
+LATENCY_SECTION = "Latency of one `tools/call` (`system_info`), sequential"
+
+
 def _board(broker: Mosquitto, workdir: Path, name: str, mqtt: bool = True) -> EmulatedBoard:
     cfg = {"broker": "127.0.0.1", "port": broker.port, "server_id": f"id-{name}", "server_name": f"boardmcp/{name}"}
     return EmulatedBoard(load_profile(PROFILE), workdir=workdir / name, token=None, mqtt=cfg if mqtt else None)
@@ -181,7 +186,7 @@ def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[
         "MicroPython unix VM). Timings on a shared 2-core machine: compare them with each other, not with a chip "
         "on Wi-Fi.",
         "",
-        "## Discovery",
+        f"## {DISCOVERY_SECTION}",
         "",
         "| what | seconds |",
         "|---|---|",
@@ -189,7 +194,7 @@ def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[
         f"| then until the gateway lists all {BOARDS} boards' tools | {after_boot:.2f} |",
         f"| a gateway started with {BOARDS} boards already on the broker, until it lists them all | {cold_s:.2f} |",
         "",
-        "## Latency of one `tools/call` (`system_info`), sequential",
+        f"## {LATENCY_SECTION}",
         "",
         "| path | calls | median ms | p95 ms |",
         "|---|---|---|---|",

@@ -7,6 +7,11 @@ transport of mcp-over-mqtt 2025-03-26; "spec §Section" below).
     board = fleet.boards["boardmcp-1a2b"]           # every initialized server, by its short name
     result = await board.request("tools/call", {"name": "system_info", "arguments": {}})
 
+The fleet keeps each board's tools, prompts, resources and resource templates (refreshed on
+its list_changed). A request may pass `on_note`: the board's notifications about it (progress
+by its token; log messages, which carry no request id over MQTT, while it holds the board's log
+lock) go there, in order, before the request returns.
+
 A board's short name is the last level of its server-name (`boardmcp/boardmcp-1a2b` ->
 `boardmcp-1a2b`); when two server-names share it, the whole server-name with `/` as `_`.
 Several instances (server-ids) of one server-name are one server (spec §Terminology): the first
@@ -21,7 +26,7 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger("boardmcp.gateway")
+
+LOG_LEVEL_KEY = "io.modelcontextprotocol/logLevel"
 
 PROTOCOL_VERSION = "2025-11-25"  # what the gateway asks boards for (the handshake era)
 CLIENT_INFO = {"name": "boardmcp-gateway", "version": "0.1.0"}
@@ -58,18 +65,58 @@ class Board:
     server_id: str
     server_name: str
     description: str = ""
+    capabilities: dict[str, Any] = field(default_factory=dict)  # from its initialize result
     tools: list[dict[str, Any]] = field(default_factory=list)
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    templates: list[dict[str, Any]] = field(default_factory=list)
     ready: bool = False
     _next_id: int = 0
     _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _progress: dict[str, asyncio.Queue[dict[str, Any] | None]] = field(default_factory=dict)
+    _log_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _log_queue: asyncio.Queue[dict[str, Any] | None] | None = None
 
     @property
     def rpc_topic(self) -> str:
         """spec §Message Topics: `$mcp-rpc/{mcp-client-id}/{server-id}/{server-name}`."""
         return f"$mcp-rpc/{self.fleet.client_id}/{self.server_id}/{self.server_name}"
 
-    async def request(self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:  # noqa: ANN401
-        """Send one request and return its result; BoardError for an error, a timeout or a departure."""
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        on_note: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> Any:  # noqa: ANN401
+        """Send one request and return its result; BoardError for an error, a timeout or a departure.
+        With `on_note`, the board's notifications about this request go there (see the module doc)."""
+        if on_note is None:
+            return await self._request(method, params, timeout)
+        meta = (params or {}).get("_meta") or {}
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        relay = asyncio.create_task(_drain(queue, on_note))
+        token = None
+        try:
+            if "progressToken" in meta:
+                # Tokens are unique per board, not per client: the gateway's own replaces the client's.
+                token = f"gw-{secrets.token_hex(4)}"
+                self._progress[token] = queue
+                params = {**(params or {}), "_meta": {**meta, "progressToken": token}}
+            if LOG_LEVEL_KEY not in meta:
+                return await self._request(method, params, timeout)
+            async with self._log_lock:
+                self._log_queue = queue
+                try:
+                    return await self._request(method, params, timeout)
+                finally:
+                    self._log_queue = None
+        finally:
+            self._progress.pop(token or "", None)
+            queue.put_nowait(None)
+            await relay  # what the board said about the request goes out before its result
+
+    async def _request(self, method: str, params: dict[str, Any] | None, timeout: float | None) -> Any:  # noqa: ANN401
         self._next_id += 1
         rid = self._next_id
         msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
@@ -104,6 +151,16 @@ class Board:
         if future is not None and not future.done():
             future.set_result(msg)
 
+    def noted(self, msg: dict[str, Any]) -> None:
+        """A notification from the board about a request: to that request's queue, if it waits."""
+        params = msg.get("params") or {}
+        if msg["method"] == "notifications/progress":
+            queue = self._progress.get(str(params.get("progressToken")))
+        else:
+            queue = self._log_queue
+        if queue is not None:
+            queue.put_nowait(msg)
+
     def gone(self) -> None:
         """The board went away: fail what waits on it."""
         self.ready = False
@@ -115,7 +172,7 @@ class Board:
 class Fleet:
     """Every MCP server on the broker whose server-name matches `server_filter` (spec
     §Service Discovery). `on_change` is called (no arguments) whenever the set of ready boards
-    or one's tools change."""
+    or one's lists change; `on_updated(board, uri)` when a board says a subscribed resource changed."""
 
     def __init__(
         self,
@@ -126,6 +183,7 @@ class Fleet:
         password: str | None = None,
         server_filter: str = "#",
         on_change: Callable[[], None] | None = None,
+        on_updated: Callable[[Board, str], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -133,6 +191,7 @@ class Fleet:
         self.password = password
         self.server_filter = server_filter
         self.on_change = on_change or (lambda: None)
+        self.on_updated = on_updated or (lambda board, uri: None)  # notifications/resources/updated
         self.client_id = ""
         self.instances: dict[str, Board] = {}  # server-id -> Board
         self.connected = asyncio.Event()
@@ -261,8 +320,12 @@ class Fleet:
             return
         if topic.startswith("$mcp-server/capability/"):
             board = self.instances.get(parts[2])
-            if board is not None and board.ready and str(msg.get("method", "")).endswith("tools/list_changed"):
+            if board is None or not board.ready:
+                return
+            if str(msg.get("method", "")).endswith("/list_changed"):
                 self._spawn(self._refresh(board))
+            elif msg.get("method") == "notifications/resources/updated":  # spec §Resource Update
+                self.on_updated(board, str((msg.get("params") or {}).get("uri", "")))
         elif topic.startswith("$mcp-rpc/"):
             board = self.instances.get(parts[2])
             if board is None:
@@ -273,6 +336,12 @@ class Fleet:
                 self._remove(board.server_id)  # spec §Server Disconnect: it de-initialized us
             elif "id" in msg:
                 self._spawn(self._answer(board, msg))
+            elif msg["method"] == "notifications/resources/updated":
+                self.on_updated(board, str((msg.get("params") or {}).get("uri", "")))
+            elif str(msg["method"]).endswith("/list_changed"):
+                self._spawn(self._refresh(board))
+            else:
+                board.noted(msg)
 
     def _presence(self, server_id: str, server_name: str, payload: bytes) -> None:
         # spec §Service Registration / Unregistration.
@@ -305,11 +374,12 @@ class Fleet:
         backoff = 1.0
         while self.instances.get(board.server_id) is board:
             try:
-                await board.request(
+                init = await board.request(
                     "initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
                 )
+                board.capabilities = dict(init.get("capabilities") or {})
                 await board.notify("notifications/initialized")
-                board.tools = await self._list_tools(board)
+                await self._lists(board)
             except BoardError as exc:
                 log.warning("%s (%s): %s; retrying in %g s", board.server_name, board.server_id, exc, backoff)
                 await asyncio.sleep(backoff)
@@ -317,25 +387,42 @@ class Fleet:
                 continue
             if self.instances.get(board.server_id) is board:
                 board.ready = True
-                log.info("%s (%s): %d tools", board.server_name, board.server_id, len(board.tools))
+                log.info(
+                    "%s (%s): %d tools, %d prompts, %d resources",
+                    board.server_name,
+                    board.server_id,
+                    len(board.tools),
+                    len(board.prompts),
+                    len(board.resources) + len(board.templates),
+                )
                 self._changed_now()
             return
 
     async def _refresh(self, board: Board) -> None:
         with contextlib.suppress(BoardError):
-            board.tools = await self._list_tools(board)
+            await self._lists(board)
             self._changed_now()
 
     @staticmethod
-    async def _list_tools(board: Board) -> list[dict[str, Any]]:
-        tools: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            result = await board.request("tools/list", {"cursor": cursor} if cursor else {})
-            tools += result.get("tools", [])
-            cursor = result.get("nextCursor")
-            if not cursor:
-                return tools
+    async def _lists(board: Board) -> None:
+        # What the board's capabilities say it has (a list_changed says which one, but a
+        # board's lists are short: all of them are fetched again).
+        async def fetch(method: str, key: str) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            cursor = None
+            while True:
+                result = await board.request(method, {"cursor": cursor} if cursor else {})
+                items += result.get(key, [])
+                cursor = result.get("nextCursor")
+                if not cursor:
+                    return items
+
+        caps = board.capabilities
+        board.tools = await fetch("tools/list", "tools") if "tools" in caps else []
+        board.prompts = await fetch("prompts/list", "prompts") if "prompts" in caps else []
+        has_resources = "resources" in caps
+        board.resources = await fetch("resources/list", "resources") if has_resources else []
+        board.templates = await fetch("resources/templates/list", "resourceTemplates") if has_resources else []
 
     async def _answer(self, board: Board, msg: dict[str, Any]) -> None:
         # The gateway declares no client capabilities: it answers ping, and nothing else.
@@ -358,3 +445,14 @@ class Fleet:
     async def _notify_waiters(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+
+async def _drain(
+    queue: asyncio.Queue[dict[str, Any] | None], on_note: Callable[[dict[str, Any]], Awaitable[None]]
+) -> None:
+    # One request's notifications, in the order the board sent them, until None.
+    while (msg := await queue.get()) is not None:
+        try:
+            await on_note(msg)
+        except Exception as exc:  # the client went away: the board's answer still counts
+            log.debug("dropped a notification: %s", exc)

@@ -17,10 +17,13 @@ from host_tools.emulator.runner import free_port
 
 class GatewayProcess:
     """The gateway CLI on 127.0.0.1:`port` (0: a free one), federating the broker on `broker_port`;
-    its output goes to workdir/gateway.log."""
+    its output goes to workdir/gateway.log; `expose`: see `boardmcp gateway --expose`."""
 
-    def __init__(self, broker_port: int, workdir: Path, port: int = 0, token: str | None = None) -> None:
+    def __init__(
+        self, broker_port: int, workdir: Path, port: int = 0, token: str | None = None, expose: str | None = None
+    ) -> None:
         self.broker_port = broker_port
+        self.expose = expose
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.token = token
@@ -42,6 +45,7 @@ class GatewayProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "host_tools", "gateway", "--broker", f"127.0.0.1:{self.broker_port}"]
         argv += ["--port", str(self.port)] + (["--token", self.token] if self.token else [])
+        argv += ["--expose", self.expose] if self.expose else []
         with (self.workdir / "gateway.log").open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

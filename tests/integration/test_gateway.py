@@ -218,27 +218,9 @@ def test_twenty_boards(tmp_path: Path) -> None:
 
 # -- the official conformance suites against the gateway ------------------------------------------
 
-# Scenarios the gateway cannot pass, and why. Every other (non-extension) scenario must pass.
-# The suites call their fixture tools by bare name (test_simple_text, ...); the gateway offers a
-# board's tools only as <board>.<tool>, so even a conformance board behind it cannot provide them.
-_NEEDS_FIXTURE_TOOLS = (
-    "tools-call-",
-    "json-schema-2020-12",
-    "elicitation-sep",
-    "input-required-result-",
-    "server-stateless",  # two of its checks need the diagnostic tool test_missing_capability
-    "http-custom-header-server-validation",  # needs a fixture tool with x-mcp-header parameters
-)
-# The gateway federates tools only: no resources, prompts, logging or completion.
-_NOT_FEDERATED = ("resources-", "prompts-", "logging-set-level", "completion-complete", "caching")
-
-
-def _why_not(scenario: str) -> str | None:
-    if scenario.startswith(_NEEDS_FIXTURE_TOOLS):
-        return "needs the suites' fixture tools by their bare names; the gateway namespaces tools by board"
-    if scenario.startswith(_NOT_FEDERATED):
-        return "the gateway federates tools only (no resources, prompts, logging, completion)"
-    return None
+# Every non-extension scenario must pass through the gateway, run with `--expose` on a board of the
+# conformance profile (it carries the suites' fixtures), behind the module's two other boards.
+CONFORMANCE = "conformance"
 
 
 def _suite_runs() -> list[ScenarioRun]:
@@ -255,11 +237,15 @@ RUNS = _suite_runs()
 def suite_runner(
     broker: Mosquitto, fleet: dict[str, EmulatedBoard], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Runner]:
-    """The gateway without a token (the suites cannot send one), in front of the module's boards."""
-    with GatewayProcess(broker.port, tmp_path_factory.mktemp("gateway-open")) as gw:
+    """The gateway without a token (the suites cannot send one), exposing the conformance board."""
+    workdir = tmp_path_factory.mktemp("suites")
+    with (
+        _board(broker, workdir, CONFORMANCE, CONFORMANCE),
+        GatewayProcess(broker.port, workdir / "gateway", expose=CONFORMANCE) as gw,
+    ):
 
         async def discovered(c: Client) -> None:
-            await _tools(c, lambda n: {"alpha.led", "beta.led"} <= n)
+            await _tools(c, lambda n: {"alpha.led", "beta.led", "test_simple_text"} <= n)
 
         asyncio.run(_session(gw.url, "legacy", discovered, token=None))
         yield Runner(locate_suites(), gw.url)
@@ -268,8 +254,29 @@ def suite_runner(
 @pytest.mark.parametrize("run", RUNS, ids=[f"{r.suite}-{r.scenario}-{r.spec_version or 'default'}" for r in RUNS])
 def test_official_suite_scenario(suite_runner: Runner, run: ScenarioRun) -> None:
     result = suite_runner.result(run)
-    why = _why_not(run.scenario)
-    if why is not None and not result.passed:
-        pytest.xfail(why)
     if not result.passed:
         pytest.fail(result.report(), pytrace=False)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_namespaced_prompts_and_resources(suite_runner: Runner, mode: str) -> None:
+    """The conformance board's prompts and resources under its prefix, beside the bare ones."""
+
+    async def check(c: Client) -> None:
+        prefix = f"{CONFORMANCE}."
+        prompts = {p.name for p in (await c.list_prompts()).prompts}
+        assert {"test_simple_prompt", prefix + "test_simple_prompt"} <= prompts
+        got = await c.get_prompt(prefix + "test_prompt_with_arguments", {"arg1": "a", "arg2": "b"})
+        assert "a" in got.messages[0].content.text
+        uri = f"board://{CONFORMANCE}/test://static-text"
+        assert uri in {str(r.uri) for r in (await c.list_resources()).resources}
+        read = await c.read_resource(uri)
+        assert str(read.contents[0].uri) == uri and read.contents[0].text
+        templates = {t.uri_template for t in (await c.list_resource_templates()).resource_templates}
+        assert f"board://{CONFORMANCE}/test://template/{{id}}/data" in templates
+        data = await c.read_resource(f"board://{CONFORMANCE}/test://template/42/data")
+        assert "42" in data.contents[0].text
+        with pytest.raises(MCPError):
+            await c.read_resource("board://gamma/test://static-text")
+
+    asyncio.run(_session(suite_runner.url, mode, check, token=None))
