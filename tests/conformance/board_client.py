@@ -25,6 +25,7 @@ ERAS = ("handshake", "modern")
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 CLIENT_INFO = {"name": "boardmcp-conformance", "version": "1"}
 REPLY_TIMEOUT_S = 15.0
+RETRIES = 3
 
 
 class Client:
@@ -36,6 +37,7 @@ class Client:
         self.era = era
         self.notifications: list[dict[str, Any]] = []  # what the board sent unasked, in order
         self.initialize_result: dict[str, Any] | None = None
+        self.retries = 0  # requests the board refused with 503 and that were sent again
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -78,10 +80,17 @@ class Client:
         return params
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send a request; return the board's reply to it (the whole message: result or error)."""
-        rid = next(self._ids)
-        msg = {"jsonrpc": "2.0", "id": rid, "method": method, "params": self.params(params)}
-        return self._run(self._exchange(json.dumps(msg).encode(), rid))
+        """Send a request; return the board's reply to it (the whole message: result or error).
+        A board short of heap answers HTTP 503 "retry": that is retried (and counted in `retries`)."""
+        for attempt in range(RETRIES + 1):
+            rid = next(self._ids)
+            msg = {"jsonrpc": "2.0", "id": rid, "method": method, "params": self.params(params)}
+            reply = self._run(self._exchange(json.dumps(msg).encode(), rid))
+            if attempt == RETRIES or not reply.get("error", {}).get("message", "").startswith("HTTP 503"):
+                return reply
+            self.retries += 1
+            self._run(asyncio.sleep(0.2 * (attempt + 1)))
+        raise AssertionError("unreachable")
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         """Send a notification (no reply is due)."""

@@ -32,14 +32,15 @@ class Target:
     url: str | None = None
     port: str | None = None
     token: str | None = None
+    destructive: bool = False  # checks that drive outputs may run
 
     @classmethod
-    def parse(cls, spec: str, profile: Profile, token: str | None) -> Target:
+    def parse(cls, spec: str, profile: Profile, token: str | None, destructive: bool = False) -> Target:
         """A target from `--target` (not `emulated`, which the fixture starts itself)."""
         if spec.startswith(("http://", "https://")):
-            return cls("http", profile, url=with_path(spec, "/mcp"), token=token)
+            return cls("http", profile, url=with_path(spec, "/mcp"), token=token, destructive=destructive)
         if spec.startswith("serial:"):
-            return cls("serial", profile, port=spec.removeprefix("serial:"))
+            return cls("serial", profile, port=spec.removeprefix("serial:"), destructive=destructive)
         raise ValueError(f"--target must be emulated, http://HOST[:PORT] or serial:/dev/tty..., not {spec!r}")
 
     @property

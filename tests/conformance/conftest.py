@@ -83,10 +83,12 @@ def target(
     spec = str(_option(request.config, "--target"))
     if spec != "emulated":
         token = _option(request.config, "--token")
-        yield Target.parse(spec, profile, str(token) if token else None)
+        yield Target.parse(spec, profile, str(token) if token else None, destructive(request.config))
         return
     with EmulatedBoard(profile, workdir=tmp_path_factory.mktemp(f"conformance-{profile.name}"), token="") as board:
-        yield Target("emulated", profile, url=board.url, port=board.console, token=board.token)
+        yield Target(
+            "emulated", profile, board.url, board.console, board.token, destructive=destructive(request.config)
+        )
 
 
 @pytest.fixture
