@@ -26,6 +26,7 @@ ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextp
 CLIENT_INFO = {"name": "boardmcp-conformance", "version": "1"}
 REPLY_TIMEOUT_S = 15.0
 RETRIES = 3
+_BUSY = "Out of memory on the board; retry"
 
 
 class Client:
@@ -81,12 +82,13 @@ class Client:
 
     def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send a request; return the board's reply to it (the whole message: result or error).
-        A board short of heap answers HTTP 503 "retry": that is retried (and counted in `retries`)."""
+        A board short of heap answers "...; retry" (HTTP 503 or -32603): that is retried, and counted
+        in `retries`, which the checks report."""
         for attempt in range(RETRIES + 1):
             rid = next(self._ids)
             msg = {"jsonrpc": "2.0", "id": rid, "method": method, "params": self.params(params)}
             reply = self._run(self._exchange(json.dumps(msg).encode(), rid))
-            if attempt == RETRIES or not reply.get("error", {}).get("message", "").startswith("HTTP 503"):
+            if attempt == RETRIES or not reply.get("error", {}).get("message", "").endswith(_BUSY):
                 return reply
             self.retries += 1
             self._run(asyncio.sleep(0.2 * (attempt + 1)))
