@@ -11,7 +11,8 @@ dict is kept because it is copied to the board as `board.json`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,53 @@ class ReservedPins:
 
 
 @dataclass(frozen=True)
+class I2CBus:
+    """An I2C bus the board wires up: hardware controller `id` on these pins."""
+
+    id: int
+    sda: int
+    scl: int
+    freq: int
+
+
+@dataclass(frozen=True)
+class AdcChannel:
+    """A named analog input: reading = calibrated pin volts x scale, in `unit`."""
+
+    name: str
+    pin: int
+    atten: str
+    scale: float
+    unit: str
+    samples: int
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A sensor part attached to the board: on I2C `bus` at `address`, or on a 1-Wire `pin`."""
+
+    name: str
+    type: str
+    bus: int | None
+    address: int | None
+    pin: int | None
+
+
+# Sensor parts with a firmware driver (firmware/boardmcp/hw/sensors/<type>.py), and their bus.
+SENSOR_TYPES = {
+    "bme280": "i2c",
+    "sht4x": "i2c",
+    "bh1750": "i2c",
+    "aht20": "i2c",
+    "mpu6050": "i2c",
+    "ina219": "i2c",
+    "ds18b20": "onewire",
+}
+_ATTENS = ("0db", "2.5db", "6db", "11db")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
 class Profile:
     """A validated board profile; `raw` is the JSON dict exactly as loaded."""
 
@@ -65,6 +113,11 @@ class Profile:
     reserved: tuple[ReservedPins, ...]
     path: Path
     raw: dict[str, Any] = field(repr=False, compare=False)
+    gpio_allow: tuple[int, ...] = ()
+    adc2_pins: tuple[int, ...] = ()
+    i2c: tuple[I2CBus, ...] = ()
+    adc: tuple[AdcChannel, ...] = ()
+    sensors: tuple[Sensor, ...] = ()
 
     def hostname_for(self, board_id: str) -> str:
         """The board's hostname, e.g. `boardmcp-a1b2c3` for id `a1b2c3`."""
@@ -185,4 +238,99 @@ def _validate(raw: object, path: Path) -> Profile:
     reason = profile.reserved_reason(profile.led_pin)
     if reason is not None:
         raise fail(f"LED pin {profile.led_pin} is reserved ({reason})")
-    return profile
+    return _validate_hardware(profile, fail)
+
+
+def _ints(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _name_ok(name: object) -> bool:
+    # Names become tool names and sensor:// URIs: keep them to lower-case identifiers.
+    return isinstance(name, str) and 0 < len(name) <= 24 and set(name) <= _NAME_CHARS
+
+
+def _validate_hardware(profile: Profile, fail: Callable[[str], ProfileError]) -> Profile:
+    """Check the optional hardware sections (GPIO allowlist, I2C, ADC, sensors) and add them."""
+    raw = profile.raw
+    claimed: dict[int, str] = {profile.led_pin: "the LED"}  # pins a section already uses
+
+    def claim(pin: object, what: str, input_only: bool = False) -> None:
+        if not isinstance(pin, int) or isinstance(pin, bool):
+            raise fail(f"{what}: pin must be an int")
+        for group in profile.reserved:
+            if pin in group.pins and not group.soft and not (input_only and group.input_ok):
+                raise fail(f"{what}: pin {pin} is reserved ({group.reason})")
+        if pin in claimed:
+            raise fail(f"{what}: pin {pin} is already used by {claimed[pin]}")
+        claimed[pin] = what
+
+    buses = []
+    for i, bus in enumerate(raw.get("i2c", [])):
+        if not isinstance(bus, dict) or not _ints([bus.get("id"), bus.get("freq", 100000)]):
+            raise fail(f"i2c[{i}] needs an int id (and an int freq)")
+        claim(bus.get("sda"), f"i2c bus {bus['id']} SDA")
+        claim(bus.get("scl"), f"i2c bus {bus['id']} SCL")
+        buses.append(I2CBus(bus["id"], bus["sda"], bus["scl"], bus.get("freq", 100000)))
+    if len({b.id for b in buses}) != len(buses):
+        raise fail("i2c bus ids must be unique")
+
+    adc2 = raw.get("adc2_pins", {"pins": []})
+    if not isinstance(adc2, dict) or not _ints(adc2.get("pins")):
+        raise fail("adc2_pins.pins must be a list of ints")
+    channels = []
+    for i, ch in enumerate(raw.get("adc", [])):
+        if not isinstance(ch, dict) or not _name_ok(ch.get("name")):
+            raise fail(f"adc[{i}].name must be a lower-case identifier")
+        if ch.get("pin") in adc2["pins"]:
+            raise fail(f"adc channel {ch['name']}: pin {ch['pin']} is {adc2.get('reason', 'on ADC2')}")
+        claim(ch.get("pin"), f"adc channel {ch['name']}", input_only=True)
+        atten = ch.get("atten", "11db")
+        if atten not in _ATTENS:
+            raise fail(f"adc channel {ch['name']}: atten must be one of {', '.join(_ATTENS)}")
+        scale, samples = ch.get("scale", 1.0), ch.get("samples", 8)
+        if not isinstance(scale, (int, float)) or not isinstance(samples, int) or not 1 <= samples <= 64:
+            raise fail(f"adc channel {ch['name']}: scale must be a number and samples an int in 1..64")
+        channels.append(AdcChannel(ch["name"], ch["pin"], atten, float(scale), str(ch.get("unit", "V")), samples))
+
+    sensors = []
+    bus_ids = {b.id for b in buses}
+    for i, spec in enumerate(raw.get("sensors", [])):
+        if not isinstance(spec, dict) or not _name_ok(spec.get("name")):
+            raise fail(f"sensors[{i}].name must be a lower-case identifier")
+        name, kind = spec["name"], spec.get("type")
+        if kind not in SENSOR_TYPES:
+            raise fail(f"sensor {name}: type {kind!r} is not one of {', '.join(SENSOR_TYPES)}")
+        if SENSOR_TYPES[kind] == "i2c":
+            if spec.get("bus") not in bus_ids:
+                raise fail(f"sensor {name}: bus {spec.get('bus')!r} is not an i2c bus of this profile")
+            address = spec.get("address")
+            if not isinstance(address, int) or not 0x08 <= address <= 0x77:
+                raise fail(f"sensor {name}: address must be a 7-bit I2C address (8..119)")
+            sensors.append(Sensor(name, kind, spec["bus"], address, None))
+        else:
+            claim(spec.get("pin"), f"sensor {name}")
+            sensors.append(Sensor(name, kind, None, None, spec["pin"]))
+    if len({s.name for s in sensors}) != len(sensors):
+        raise fail("sensor names must be unique")
+    taken = {(s.bus, s.address) for s in sensors if s.bus is not None}
+    if len(taken) != sum(1 for s in sensors if s.bus is not None):
+        raise fail("two sensors share an I2C bus and address")
+
+    allow = raw.get("gpio_allow", [])
+    if not _ints(allow):
+        raise fail("gpio_allow must be a list of ints")
+    for pin in allow:
+        for group in profile.reserved:
+            if pin in group.pins and not group.input_ok:
+                raise fail(f"gpio_allow: pin {pin} is reserved ({group.reason})")
+        if pin in claimed:
+            raise fail(f"gpio_allow: pin {pin} is already used by {claimed[pin]}")
+    return replace(
+        profile,
+        gpio_allow=tuple(allow),
+        adc2_pins=tuple(adc2["pins"]),
+        i2c=tuple(buses),
+        adc=tuple(channels),
+        sensors=tuple(sensors),
+    )

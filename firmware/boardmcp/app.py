@@ -7,24 +7,39 @@ from . import NAME, VERSION, config, net
 from .auth import Guard
 from .registry import Registry
 from .server import Server
-from .tools import gpio, system
 from .transport.http import HTTPServer
+
+CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
 
 
 def build_server(profile):
-    """The MCP server with every tool the profile calls for."""
-    reg = Registry()
-    system.register(reg, profile)
-    gpio.register(reg, profile)
+    """The MCP server with every tool the profile calls for (published to the catalog; each
+    tools module is loaded when a request needs it)."""
+    reg = Registry(CATALOG, profile)
+    reg.publish("system")
+    reg.publish("gpio")
+    for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
+        if profile.get(name):
+            reg.publish(name)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites'), only on profiles that ask for them.
-        __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+        reg.publish(name)
+    reg.seal()
+    _settle()
     return Server(reg, profile["name"])
+
+
+def _settle():
+    # Collect between boot steps: a step's temporaries are freed before the next step's
+    # long-lived objects are placed, so these fill the holes low in the heap instead of
+    # scattering across it. Big requests need large free blocks, not just free bytes.
+    gc.collect()
 
 
 def main():
     """Bring the board up and serve until reset (or Ctrl-C on the console)."""
     profile, cfg = config.load()
+    _settle()
     print("%s %s on %s" % (NAME, VERSION, profile["name"]))
     name = net.hostname(profile)
     wifi = cfg["wifi"]
@@ -45,6 +60,7 @@ def main():
         from . import mdns
 
         mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
+    _settle()
     guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
     opts = cfg["http"]
     http = HTTPServer(
@@ -66,6 +82,7 @@ def main():
 async def _serve(http, ip, serial):
     await http.start()
     if serial:
+        _settle()
         from .transport import serial as console  # only boards serving on the console load it
 
         asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)

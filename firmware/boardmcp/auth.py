@@ -10,13 +10,14 @@ Transports call `Guard.check(headers)` before reading anything MCP.
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
-def _same(a, b):
-    # Constant-time comparison: the time taken must not reveal how much of a token matched.
-    if len(a) != len(b):
+def _same(got, start, want):
+    # Constant-time comparison of got[start:] with want: the time taken must not reveal how much
+    # of a token matched.
+    if len(got) - start != len(want):
         return False
     diff = 0
-    for i in range(len(a)):
-        diff |= ord(a[i]) ^ ord(b[i])
+    for i in range(len(want)):
+        diff |= ord(got[start + i]) ^ ord(want[i])
     return diff == 0
 
 
@@ -30,12 +31,25 @@ def _hostname(hostport):
     return hostport if i < 0 else hostport[:i]
 
 
+def _bearer(value):
+    # Does an Authorization value use the Bearer scheme (whose name is case-insensitive)?
+    return value.startswith("Bearer ") or value[:7].lower() == "bearer "
+
+
+def _known(hosts, hostport):
+    # Is the host of "host[:port]" one of hosts (lower case)? Tried as sent first, which needs
+    # no new string; other spellings are lower-cased.
+    for h in hosts:
+        if hostport.startswith(h) and (len(hostport) == len(h) or hostport.startswith(":", len(h))):
+            return True
+    return _hostname(hostport) in hosts
+
+
 class Guard:
     """Bearer-token and Host/Origin policy for network transports."""
 
     def __init__(self, token=None, hosts=(), origins=()):
         self.token = token or None
-        self._bearer = "bearer " + self.token if self.token else None
         self._hosts = set(_LOCAL_HOSTS)
         for h in hosts:
             self.add_host(h)
@@ -49,17 +63,17 @@ class Guard:
     def check(self, headers):
         """None when the request may proceed, else (HTTP status, reason) to refuse it with."""
         host = headers.get("host")
-        if host is not None and _hostname(host) not in self._hosts:
+        if host is not None and not _known(self._hosts, host):
             return 403, "Host not allowed"
         origin = headers.get("origin")
         if origin is not None:
             o = origin.lower().rstrip("/")
             i = o.find("://")
-            if o not in self._origins and (i < 0 or _hostname(o[i + 3 :]) not in self._hosts):
+            if o not in self._origins and (i < 0 or not _known(self._hosts, o[i + 3 :])):
                 return 403, "Origin not allowed"
-        if self._bearer is not None:
+        if self.token is not None:
             got = headers.get("authorization")
             # The scheme name is case-insensitive; the token is not.
-            if got is None or len(got) < 7 or not _same(got[:7].lower() + got[7:], self._bearer):
+            if got is None or not _bearer(got) or not _same(got, 7, self.token):
                 return 401, "A valid bearer token is required"
         return None

@@ -35,6 +35,7 @@ MISSING_CAPABILITY = const(-32021)
 ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
 
 # Which client capability each server-to-client request needs.
+_NO_META = {}  # read only: spares a dict per request without params._meta
 _NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 
 
@@ -113,33 +114,60 @@ class Session:
 
 
 class Context:
-    """One request in flight, as its handler sees it."""
+    """One request in flight, as its handler sees it.
+
+    Only what every request needs is set here; the rest is read from the request when a
+    handler asks (most requests never do), so a request costs one small object.
+    """
+
+    cancelled = False
+    target = None  # the tool, prompt or resource asked for: requestState is bound to it
+    gathered = None  # 2026-07-28: answers so far, from requestState and inputResponses
+    _wake = None
+    _progress = None
 
     def __init__(self, server, rid, params, modern, session, out):
         self.server = server
         self.id = rid
+        self.params = params
         self.modern = modern
         self.session = session
         self.out = out
-        self.cancelled = False
-        self.target = None  # the tool, prompt or resource asked for: requestState is bound to it
-        self._wake = None
-        meta = params.get("_meta")
-        if not isinstance(meta, dict):
-            meta = {}
-        token = meta.get("progressToken")
-        self.progress_token = token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
-        self._progress = None
-        if modern:
-            caps = meta.get("io.modelcontextprotocol/clientCapabilities")
-            self.caps = caps if isinstance(caps, dict) else {}
-            self.log_level = level_index(meta.get("io.modelcontextprotocol/logLevel"))
-            self.responses = params.get("inputResponses")
-            self.state = params.get("requestState")
-            self.gathered = None  # answers so far, from requestState and inputResponses
-        else:
-            self.caps = session.caps if session is not None else {}
-            self.log_level = session.log_level if session is not None else -1
+
+    def _meta(self):
+        meta = self.params.get("_meta")
+        return meta if isinstance(meta, dict) else _NO_META
+
+    @property
+    def progress_token(self):
+        """The request's progressToken, or None when it asked for no progress."""
+        token = self._meta().get("progressToken")
+        return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
+
+    @property
+    def caps(self):
+        """The client's capabilities: from the envelope (2026-07-28) or the session."""
+        if self.modern:
+            caps = self._meta().get("io.modelcontextprotocol/clientCapabilities")
+            return caps if isinstance(caps, dict) else _NO_META
+        return self.session.caps if self.session is not None else _NO_META
+
+    @property
+    def log_level(self):
+        """Index in LEVELS of the least severe level the client wants, or -1 for no logs."""
+        if self.modern:
+            return level_index(self._meta().get("io.modelcontextprotocol/logLevel"))
+        return self.session.log_level if self.session is not None else -1
+
+    @property
+    def responses(self):
+        """2026-07-28: the client's inputResponses to an earlier input_required."""
+        return self.params.get("inputResponses")
+
+    @property
+    def state(self):
+        """2026-07-28: the requestState an earlier input_required handed out."""
+        return self.params.get("requestState")
 
     # -- to the client ----------------------------------------------------------------------
 

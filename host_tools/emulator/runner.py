@@ -5,8 +5,10 @@
 
 Layout of `workdir`:
     fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
-    sim/          machine.py, network.py, esp32.py and this instance's sim.json (first on sys.path)
-    state/        what the board keeps in flash outside its filesystem (NVS)
+    sim/          machine.py, network.py, esp32.py, the sensor models (_dev_*.py) and this
+                  instance's sim.json (first on sys.path)
+    state/        what the board keeps in flash outside its filesystem (NVS), and faults.json:
+                  the faults tests inject (inject_fault)
     console.log   everything the console showed
 """
 
@@ -37,8 +39,9 @@ from host_tools.stage import stage_firmware
 SIM_SOURCES = Path(__file__).parent / "board"
 # The simulated machine/network/esp32 are Python here, where the chip's are C in flash: the VM
 # gets this much heap on top of the profile's, so the firmware sees the chip's budget.
-# tests/host/test_sim.py checks the sim stays within it.
-SIM_HEAP_BYTES = 48 * 1024
+# tests/host/test_sim.py and test_sim_hw.py check the sim stays within it (bare, and with the
+# esp32s3 profile's I2C parts and ADC in use: about 50 KB).
+SIM_HEAP_BYTES = 56 * 1024
 # The access point the emulated board can join, and the config staged to reach it.
 DEFAULT_WIFI = {"ssid": "boardmcp-lab", "password": "emulated-wifi", "rssi": -52}
 ESPRESSIF_OUI = "24:0a:c4"
@@ -220,10 +223,26 @@ class EmulatedBoard:
             "ip": "127.0.0.1",
             "state_dir": str(self.workdir / "state"),
             "reset_cause": self._reset_cause,
+            **sim_hardware(self.profile),
         }
         tmp = self.workdir / "sim" / "sim.json.tmp"
         tmp.write_text(json.dumps(sim))
         tmp.replace(tmp.with_suffix(""))
+
+    def inject_fault(self, name: str, fault: str | None) -> None:
+        """Make a sensor (by profile name) or an I2C bus (`i2c<id>`) misbehave from its next
+        transaction on: "absent" (no ACK: OSError ENODEV), "crc" (corrupted checksums),
+        "stuck" (a bus held low: OSError ETIMEDOUT); None repairs it. Faults survive resets."""
+        path = self.workdir / "state" / "faults.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        faults = json.loads(path.read_text()) if path.exists() else {}
+        if fault is None:
+            faults.pop(name, None)
+        else:
+            faults[name] = fault
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(faults))
+        tmp.replace(path)
 
     def _take_reset_request(self) -> int | None:
         path = self.workdir / "sim" / "reset_request"
@@ -267,6 +286,28 @@ class EmulatedBoard:
         finally:
             os.close(slave)
         return VM(proc, master)
+
+
+def sim_hardware(profile: Profile) -> dict[str, Any]:
+    """What is wired to the emulated board, for sim.json: the profile's sensors as device models
+    on their I2C buses (by pins) or 1-Wire pins, and the volts on analog pins."""
+    buses = [
+        {
+            "name": f"i2c{bus.id}",
+            "sda": bus.sda,
+            "scl": bus.scl,
+            "devices": [
+                {"type": s.type, "address": s.address, "name": s.name} for s in profile.sensors if s.bus == bus.id
+            ],
+        }
+        for bus in profile.i2c
+    ]
+    wires = [
+        {"name": s.name, "pin": s.pin, "devices": [{"type": s.type, "name": s.name}]}
+        for s in profile.sensors
+        if s.pin is not None
+    ]
+    return {"i2c": buses, "onewire": wires, "analog": profile.raw.get("emulator", {}).get("analog", {})}
 
 
 def _configure_vm_tty(fd: int) -> None:

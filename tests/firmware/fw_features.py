@@ -1,6 +1,7 @@
 # MCP features of server.py and context.py on the MicroPython VM: pagination, resources, prompts,
 # completion, logging levels, requests to the client (both eras), cancellation, listen streams.
 import asyncio
+import json
 
 from boardmcp import jsonrpc
 from boardmcp.context import Context
@@ -100,7 +101,7 @@ async def test_pagination_walks_every_page_and_rejects_bad_cursors():
     while True:
         params = {"cursor": cursor} if cursor else {}
         r = await srv.handle(_req("tools/list", params), False)
-        names += [t["name"] for t in r["tools"]]
+        names += [t["name"] for t in json.loads(jsonrpc.result(1, r))["result"]["tools"]]
         pages += 1
         cursor = r.get("nextCursor")
         if cursor is None:

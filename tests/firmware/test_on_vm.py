@@ -1,7 +1,9 @@
 """Firmware unit tests, run on the real MicroPython VM against the staged .mpy firmware.
 
 Each `fw_*.py` module here is MicroPython code; its `test_*` functions become pytest items.
-One VM run per module reports every function as a JSON line (see mpy_runner.py).
+One VM run per module reports every function as a JSON line (see mpy_runner.py). The emulator's
+simulated `machine` comes first on the path, wired to BENCH: every sensor model the drivers
+support, so the drivers in hw/ run unchanged against register-level parts.
 """
 
 import ast
@@ -13,13 +15,38 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.emulator.runner import find_micropython
+from host_tools.emulator.runner import SIM_SOURCES, board_mac, find_micropython
 from host_tools.profiles import load_profile
 from host_tools.stage import stage_firmware
 
 HERE = Path(__file__).parent
 MICROPYTHON = find_micropython()
-SIM = HERE.parent.parent / "host_tools" / "emulator" / "board"
+# What the test bench wires to the simulated esp32s3: I2C bus 0 on SDA 8 / SCL 9 with one of each
+# I2C part at its default address, a DS18B20 on GPIO 4, and 1.5 V on ADC pin 1; and the access
+# point in range.
+BENCH = {
+    "wifi": {"ssid": "bench", "password": "bench-password"},
+    "i2c": [
+        {
+            "name": "i2c0",
+            "sda": 8,
+            "scl": 9,
+            "devices": [
+                {"type": kind, "address": addr, "name": kind}
+                for kind, addr in (
+                    ("bme280", 0x76),
+                    ("sht4x", 0x44),
+                    ("bh1750", 0x23),
+                    ("aht20", 0x38),
+                    ("mpu6050", 0x68),
+                    ("ina219", 0x40),
+                )
+            ],
+        }
+    ],
+    "onewire": [{"name": "ow4", "pin": 4, "devices": [{"type": "ds18b20", "name": "ds18b20"}]}],
+    "analog": {"1": 1.5},
+}
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -36,8 +63,16 @@ def _cases() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The firmware staged into <tmp>/fs, the sim into <tmp>/sim, and an empty <tmp>/state."""
     profile = load_profile("esp32")  # the smallest heap of the profiles
-    return stage_firmware(profile, tmp_path_factory.mktemp("fw") / "fs", {})
+    root = tmp_path_factory.mktemp("fw")
+    (root / "sim").mkdir()
+    (root / "state").mkdir()
+    for src in SIM_SOURCES.glob("*.py"):
+        (root / "sim" / src.name).write_text(src.read_text())
+    sim = {"board": "bench", "chip": "esp32s3", "mac": board_mac("bench"), "state_dir": str(root / "state"), **BENCH}
+    (root / "sim" / "sim.json").write_text(json.dumps(sim))
+    return stage_firmware(profile, root / "fs", {})
 
 
 def _client_heap(module: str) -> int:
@@ -51,7 +86,7 @@ def _client_heap(module: str) -> int:
 @cache
 def _run_module(staged: Path, module: str) -> dict[str, dict]:
     profile = load_profile("esp32")
-    env = dict(os.environ, MICROPYPATH=f"{staged}:{HERE}:{SIM}:.frozen")
+    env = dict(os.environ, MICROPYPATH=f"{staged}:{HERE}:{staged.parent / 'sim'}:.frozen")
     heap = profile.heap_bytes + _client_heap(module)
     proc = subprocess.run(
         [str(MICROPYTHON), "-X", f"heapsize={heap}", str(HERE / "mpy_runner.py"), module],

@@ -34,11 +34,21 @@ def test_connects_in_each_era(board: EmulatedBoard, mode: str) -> None:
     run(board, mode, check)
 
 
+def _profile_tools(board: EmulatedBoard) -> set[str]:
+    """The tools a board's profile calls for: system and LED, GPIO, ADC, I2C, one per sensor."""
+    p = board.profile
+    names = {"system_info", "led"}
+    names |= {"gpio_read", "gpio_write"} if p.gpio_allow else set()
+    names |= {"adc_read"} if p.adc else set()
+    names |= {"i2c_scan"} if p.i2c else set()
+    return names | {f"read_{s.name}" for s in p.sensors}
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_lists_tools_with_schemas(board: EmulatedBoard, mode: str) -> None:
     async def check(c: Client) -> None:
         tools = {t.name: t for t in (await c.list_tools()).tools}
-        assert set(tools) == {"system_info", "led"}
+        assert set(tools) == _profile_tools(board)
         for t in tools.values():
             assert t.description and t.input_schema["type"] == "object" and t.output_schema
         assert tools["system_info"].annotations.read_only_hint is True

@@ -64,7 +64,7 @@ def test_serves_mcp_lines(console: Console, board: EmulatedBoard) -> None:
     assert init["result"]["serverInfo"]["name"] == "boardmcp"
     console.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
     tools = console.call("tools/list", rid=2)["result"]["tools"]
-    assert {t["name"] for t in tools} == {"system_info", "led"}
+    assert {"system_info", "led"} <= {t["name"] for t in tools}  # and the profile's hardware tools
     info = console.call("tools/call", {"name": "system_info"}, rid=3)["result"]["structuredContent"]
     assert info["board"] == "esp32s3"
     # The modern era on the same line, message by message.
@@ -91,7 +91,7 @@ def test_overlong_line_is_dropped_with_an_error(console: Console) -> None:
     assert reply["id"] is None and reply["error"]["code"] == -32600
     assert console.call("ping", rid=7) == {"jsonrpc": "2.0", "id": 7, "result": {}}
     # A long line within the bound is served.
-    reply = console.call("ping", {"pad": "y" * 6000}, rid=8)
+    reply = console.call("ping", {"pad": "y" * 3000}, rid=8)
     assert reply == {"jsonrpc": "2.0", "id": 8, "result": {}}
 
 

@@ -2,7 +2,8 @@
 
 Reads each request in chunks into one per-connection buffer, parses it in place and
 answers with a single write (a separate header write stalls keep-alive clients on
-Nagle + delayed ACK). Every read has a deadline, so a slow client stalls only itself.
+Nagle + delayed ACK). Every read and write has a deadline, enforced by one reaper task
+for all connections, so a slow client stalls only itself and no read allocates a timer.
 
     http = HTTPServer(server, guard, "0.0.0.0", 80, request_timeout_ms=10000, idle_timeout_ms=30000)
     await http.start()
@@ -18,6 +19,7 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from . import buffers
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
 MAX_HEADERS = const(32)
@@ -28,29 +30,33 @@ LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
+REAP_MS = const(100)  # how often connection deadlines are checked
 
 _SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
     b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n"
 )
+_CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+_EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 
+
 _REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    409: "Conflict",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    503: "Service Unavailable",
+    200: b"OK",
+    202: b"Accepted",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    406: b"Not Acceptable",
+    409: b"Conflict",
+    413: b"Content Too Large",
+    415: b"Unsupported Media Type",
+    431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
 }
 
 # Modern-era JSON-RPC errors carry their own HTTP status (the handshake era uses 200
@@ -81,6 +87,83 @@ def _problem(reason):
     return jsonrpc.error(None, INVALID_REQUEST, reason)
 
 
+class Headers:
+    """A request's header fields, looked up on demand by lower-case name.
+
+    Only the fields a request asks for are ever sliced out: a dict of every header would
+    cost heap on every request. A repeated field is joined with ", " (RFC 9110), so a
+    duplicated routing header never matches. Valid while its request is being served.
+    """
+
+    def __init__(self, head, start):
+        self.head = head  # the request head as sent; its header lines begin at `start` ("\r\n")
+        self.low = head.lower()
+        self.start = start + 2
+
+    def get(self, name, default=None):
+        """The field's value (surrounding whitespace removed), or default when absent."""
+        # Few locals: a call whose frame fits the C stack allocates nothing when it misses.
+        i = self.low.find(name, self.start)
+        return default if i < 0 else self._value(name, i, default)
+
+    def _value(self, name, i, default):
+        low = self.low
+        value = None
+        n = len(name)
+        while i >= 0:
+            if low.startswith("\n", i - 1) and low.startswith(":", i + n):
+                a = i + n + 1
+                e = low.find("\r\n", a)
+                if e < 0:
+                    e = len(low)
+                while a < e and (low.startswith(" ", a) or low.startswith("\t", a)):
+                    a += 1
+                while e > a and (low.startswith(" ", e - 1) or low.startswith("\t", e - 1)):
+                    e -= 1
+                v = self.head[a:e]
+                value = v if value is None else value + ", " + v
+            i = low.find(name, i + n)
+        return default if value is None else value
+
+    def __contains__(self, name):
+        return self.get(name) is not None
+
+
+def _parse_head(mv, head_end):
+    # Request line and header block -> (method, target, Headers). Raises _Reject when malformed.
+    try:
+        head = str(mv[:head_end], "utf-8")
+    except UnicodeError:
+        raise _Reject(400, "Header fields must be ASCII/UTF-8")
+    eol = head.find("\r\n")
+    if eol < 0:
+        eol = head_end
+    sp1 = head.find(" ", 0, eol)
+    sp2 = head.find(" ", sp1 + 1, eol)
+    if sp1 <= 0 or sp2 < 0 or not head.startswith("HTTP/1.", sp2 + 1) or head.find(" ", sp2 + 1, eol) >= 0:
+        raise _Reject(400, "Malformed request line")
+    # Every header line needs a name and a colon with no space before it (RFC 9112).
+    count = 0
+    i = eol
+    while i < head_end:
+        e = head.find("\r\n", i + 2)
+        if e < 0:
+            e = head_end
+        c = head.find(":", i + 2, e)
+        if c <= i + 2 or head.startswith(" ", c - 1) or head.startswith("\t", c - 1):
+            raise _Reject(400, "Malformed header line")
+        count += 1
+        if count > MAX_HEADERS:
+            raise _Reject(431, "Too many header fields (at most %d)" % MAX_HEADERS)
+        i = e
+    for method in ("POST", "GET", "DELETE"):  # constants: no string per request
+        if sp1 == len(method) and head.startswith(method):
+            break
+    else:
+        method = head[:sp1]
+    return method, head[sp1 + 1 : sp2], Headers(head, eol)
+
+
 class HTTPServer:
     """Serves MCP over Streamable HTTP on one path."""
 
@@ -94,78 +177,90 @@ class HTTPServer:
         self.path = path
         self.active = 0
         self.streams = 0
+        self._conns = []  # open connections, whose deadlines _reap() enforces
         self._listener = None
+        self._reaper = None
 
     async def start(self):
         """Bind and start accepting connections."""
         self._listener = await asyncio.start_server(self._serve_connection, self.host, self.port, backlog=4)
+        self._reaper = asyncio.create_task(self._reap())
 
     def close(self):
         """Stop accepting connections."""
         if self._listener is not None:
             self._listener.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
+
+    async def _reap(self):
+        # One task checks every connection's deadline: a per-read wait_for would allocate a
+        # task, a closure and (on timeout) an exception for every request.
+        while True:
+            await asyncio.sleep_ms(REAP_MS)
+            now = time.ticks_ms()
+            for conn in self._conns:
+                if conn.deadline is not None and time.ticks_diff(now, conn.deadline) >= 0:
+                    conn.deadline = None
+                    conn.task.cancel()
 
     async def _serve_connection(self, reader, writer):
-        if self.active >= MAX_CONNECTIONS:
-            try:
-                await _send(writer, 503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
-                await _discard_input(reader, memoryview(_SCRATCH))
-            except OSError:
-                pass
-            await _close(writer)
-            return
-        self.active += 1
-        filled = 0
-        _no_delay(writer)
+        conn = None
         try:
-            buf = bytearray(BUF_SIZE)
-            mv = memoryview(buf)
-            while True:
-                try:
-                    filled = await self._one_request(reader, writer, buf, mv, filled)
-                except _Reject as r:
-                    await _send(writer, r.status, _problem(r.reason), b"Connection: close\r\n")
-                    await _discard_input(reader, mv)
-                    break
-                if filled < 0:
-                    break
-        except (_Closed, OSError, asyncio.TimeoutError):
-            pass  # the client went away or stalled: nothing to answer
-        except MemoryError:
-            # Not even a buffer for this connection: refuse it, and let the others go on.
-            gc.collect()
+            if self.active >= MAX_CONNECTIONS:
+                conn = _Conn(reader, writer, None, LINGER_MS)
+                self._conns.append(conn)
+                await conn.send(503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
+                await conn.discard()
+                return
+            self.active += 1
             try:
-                await _send(writer, 503, _problem("Out of memory on the board; retry"), b"Connection: close\r\n")
-            except OSError:
-                pass
+                conn = _Conn(reader, writer, bytearray(BUF_SIZE), self.request_timeout_ms)
+                self._conns.append(conn)
+                filled = 0
+                while filled >= 0:
+                    try:
+                        filled = await self._one_request(conn, filled)
+                    except _Reject as r:
+                        await conn.send(r.status, _problem(r.reason), b"Connection: close\r\n")
+                        await conn.discard()
+                        break
+            except MemoryError:
+                # Not even a buffer for this connection: refuse it, and let the others go on.
+                gc.collect()
+                _no_delay(writer)
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            finally:
+                self.active -= 1
+        except (_Closed, OSError, asyncio.CancelledError):
+            pass  # the client went away or missed a deadline: nothing to answer
         finally:
-            self.active -= 1
+            if conn is not None:
+                self._conns.remove(conn)
             await _close(writer)
 
-    async def _one_request(self, reader, writer, buf, mv, filled):
+    async def _one_request(self, conn, filled):
         # Serve one request; return how many bytes of the next one are already buffered,
         # or -1 to close the connection.
+        buf = conn.buf
+        mv = conn.mv
         head_end = buf.find(b"\r\n\r\n", 0, filled) if filled else -1
-        deadline = None
+        conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
+        first = filled == 0
         while head_end < 0:
             if filled == BUF_SIZE:
                 raise _Reject(431, "Request header fields too large")
-            if deadline is None:
-                wait = self.idle_timeout_ms if filled == 0 else self.request_timeout_ms
-            else:
-                wait = time.ticks_diff(deadline, time.ticks_ms())
-            n = await _read_into(reader, mv[filled:], wait)
-            if n == 0:
+            n = await conn.reader.readinto(mv[filled:])
+            if not n:
                 if filled:
                     raise _Closed()
                 return -1
-            if deadline is None:
-                deadline = time.ticks_add(time.ticks_ms(), self.request_timeout_ms)
+            if first:  # the request's deadline runs from its first byte
+                conn.expire(self.request_timeout_ms)
+                first = False
             filled += n
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
-        if deadline is None:
-            deadline = time.ticks_add(time.ticks_ms(), self.request_timeout_ms)
-        method, target, headers = _parse_head(buf, head_end)
+        method, target, headers = _parse_head(mv, head_end)
         body_start = head_end + 4
 
         if "transfer-encoding" in headers:
@@ -184,8 +279,8 @@ class HTTPServer:
         end = body_start + length
         if end <= BUF_SIZE:
             while filled < end:
-                n = await _read_into(reader, mv[filled:], time.ticks_diff(deadline, time.ticks_ms()))
-                if n == 0:
+                n = await conn.reader.readinto(mv[filled:])
+                if not n:
                     raise _Closed()
                 filled += n
             body = (buf, body_start, end)
@@ -195,15 +290,16 @@ class HTTPServer:
             big[:have] = mv[body_start:filled]  # end > BUF_SIZE >= filled: all of it is body
             bmv = memoryview(big)
             while have < length:
-                n = await _read_into(reader, bmv[have:], time.ticks_diff(deadline, time.ticks_ms()))
-                if n == 0:
+                n = await conn.reader.readinto(bmv[have:])
+                if not n:
                     raise _Closed()
                 have += n
             body = (big, 0, length)
             end = filled  # everything buffered belonged to this body
+        conn.deadline = None  # a handler may take its time; writes set their own deadline
 
-        keep = headers.get("connection", "").lower() != "close"
-        keep = await self._dispatch(reader, writer, method, target, headers, body, keep)
+        keep = (headers.get("connection") or "").lower() != "close"
+        keep = await self._dispatch(conn, method, target, headers, body, keep)
         body = None
         # Move any pipelined bytes of the next request to the front of the buffer.
         rest = filled - end
@@ -211,35 +307,35 @@ class HTTPServer:
             buf[0:rest] = buf[end:filled]
         return rest if keep else -1
 
-    async def _dispatch(self, reader, writer, method, target, headers, body, keep):
+    async def _dispatch(self, conn, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
         if target == "/ws" or target.startswith("/ws?"):
             gc.collect()  # so the module loads into low holes, not across the largest free block
             from . import ws  # loaded on the first WebSocket client only
 
-            return await ws.upgrade(self, reader, writer, method, headers, body[0])  # GET: body[0] is our buffer
+            return await ws.upgrade(self, conn, method, headers)
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
-            await _send(writer, 404, _problem("Not found: MCP is served at " + self.path), extra)
+            await conn.send(404, _problem("Not found: MCP is served at " + self.path), extra)
             return keep
         refusal = self.guard.check(headers)
         if refusal is not None:
             status, reason = refusal
             if status == 401:
                 extra += b'WWW-Authenticate: Bearer realm="boardmcp"\r\n'
-            await _send(writer, status, _problem(reason), extra)
+            await conn.send(status, _problem(reason), extra)
             return keep
         modern = self.server.is_modern(headers.get("mcp-protocol-version"))
         if method == "POST":
-            return await self._post(reader, writer, headers, body, modern, extra, keep)
+            return await self._post(conn, headers, body, modern, extra, keep)
         if method == "GET" and not modern:
-            return await self._get_stream(reader, writer, headers, extra, keep)
+            return await self._get_stream(conn, headers, extra, keep)
         if method == "DELETE" and not modern:
-            return await self._delete(writer, headers, extra, keep)
+            return await self._delete(conn, headers, extra, keep)
         # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
         allow = b"Allow: POST\r\n" if modern else b"Allow: GET, POST, DELETE\r\n"
-        await _send(writer, 405, _problem("Method not allowed"), extra + allow)
+        await conn.send(405, _problem("Method not allowed"), extra + allow)
         return keep
 
     def _session(self, headers):
@@ -252,26 +348,26 @@ class HTTPServer:
             raise _NoSession(404, "Session not found or ended: initialize again")
         return session
 
-    async def _post(self, reader, writer, headers, body, modern, extra, keep):
+    async def _post(self, conn, headers, body, modern, extra, keep):
         ctype = headers.get("content-type", "")
         if not ctype.lower().startswith("application/json"):
-            await _send(writer, 415, _problem("Content-Type must be application/json"), extra)
+            await conn.send(415, _problem("Content-Type must be application/json"), extra)
             return keep
         accept = headers.get("accept")
         if accept is not None and not _accepts(accept):
-            await _send(writer, 406, _problem("Accept must include application/json and text/event-stream"), extra)
+            await conn.send(406, _problem("Accept must include application/json and text/event-stream"), extra)
             return keep
         server = self.server
         rid = None
         session = None
         opened = None  # the session this request creates (initialize)
-        reply = _Reply(reader, writer, extra)
+        reply = _Reply(conn, extra)
         try:
             msg, kind = jsonrpc.decode(body[0], body[1], body[2])
             body = None
             if isinstance(msg, list):  # a batch
                 status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
-                await _send(writer, status, payload, extra)
+                await conn.send(status, payload, extra)
                 return keep
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
@@ -282,7 +378,7 @@ class HTTPServer:
                     session = self._session(headers)
             if kind != jsonrpc.REQUEST:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
-                await _send(writer, 202, None, extra)
+                await conn.send(202, None, extra)
                 return keep
             result = await server.handle(msg, modern, session, reply, headers if modern else None)
             if result is None:
@@ -290,8 +386,8 @@ class HTTPServer:
             if opened is not None:
                 reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
                 opened = None
-            payload = jsonrpc.result_pieces(rid, result) if jsonrpc.is_large(result) else jsonrpc.result(rid, result)
-            status = 200
+            await reply.finish(rid, result)
+            return keep
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
             payload = jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
@@ -307,7 +403,7 @@ class HTTPServer:
         finally:
             if opened is not None:
                 server.end_session(opened.id)  # initialize failed: no session
-        await reply.finish(status, payload)
+        await reply.fail(status, payload)
         return keep
 
     async def _batch(self, items, modern, session):
@@ -337,23 +433,23 @@ class HTTPServer:
             return 202, None
         return 200, b"[" + b",".join(answers) + b"]"
 
-    async def _get_stream(self, reader, writer, headers, extra, keep):
+    async def _get_stream(self, conn, headers, extra, keep):
         # Handshake era: the session's standalone SSE stream for server-initiated messages.
         try:
             session = self._session(headers)
         except _NoSession as e:
-            await _send(writer, e.status, _problem(e.reason), extra)
+            await conn.send(e.status, _problem(e.reason), extra)
             return keep
         if "text/event-stream" not in headers.get("accept", "text/event-stream"):
-            await _send(writer, 406, _problem("Accept must include text/event-stream"), extra)
+            await conn.send(406, _problem("Accept must include text/event-stream"), extra)
             return keep
         if session.stream is not None:
-            await _send(writer, 409, _problem("This session already has a GET stream"), extra)
+            await conn.send(409, _problem("This session already has a GET stream"), extra)
             return keep
         if self.streams >= MAX_STREAMS:
-            await _send(writer, 503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
+            await conn.send(503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
             return keep
-        reply = _Reply(reader, writer, b"Connection: close\r\n")
+        reply = _Reply(conn, b"Connection: close\r\n")
         self.streams += 1
         session.stream = reply
         try:
@@ -365,16 +461,59 @@ class HTTPServer:
             self.streams -= 1
             if session.stream is reply:
                 session.stream = None
-        await reply.finish(0, None)
+        await reply.end()
         return False
 
-    async def _delete(self, writer, headers, extra, keep):
+    async def _delete(self, conn, headers, extra, keep):
         try:
             self.server.end_session(self._session(headers).id)
-            await _send(writer, 200, None, extra)
+            await conn.send(200, None, extra)
         except _NoSession as e:
-            await _send(writer, e.status, _problem(e.reason), extra)
+            await conn.send(e.status, _problem(e.reason), extra)
         return keep
+
+
+class _Conn:
+    """One client connection: its buffer, and the deadline the server's reaper enforces
+    (None while a handler runs, which may take its time)."""
+
+    def __init__(self, reader, writer, buf, timeout_ms):
+        self.reader = reader
+        self.writer = writer
+        self.buf = buf
+        self.mv = memoryview(buf) if buf is not None else None
+        self.task = asyncio.current_task()
+        self.deadline = None
+        self.timeout_ms = timeout_ms  # for each write to be taken by the client
+        _no_delay(writer)
+
+    def expire(self, ms):
+        """Cancel this connection's task if it is still reading or writing in ms."""
+        self.deadline = time.ticks_add(time.ticks_ms(), ms)
+
+    async def drain(self):
+        """Wait until the socket has taken what was written (within the write deadline)."""
+        held = self.deadline
+        self.expire(self.timeout_ms)
+        await self.writer.drain()
+        self.deadline = held
+
+    async def send(self, status, payload, extra=b""):
+        """One whole response: status line, headers and a JSON body (bytes, or None)."""
+        _respond(self.writer, status, payload, extra)
+        await self.drain()
+
+    async def discard(self):
+        # Closing with unread input makes the kernel send RST, which can destroy the refusal we
+        # just sent before the client reads it. Drain briefly (bounded in time) first.
+        self.expire(LINGER_MS)
+        mv = self.mv if self.mv is not None else memoryview(_SCRATCH)
+        try:
+            while await self.reader.readinto(mv):
+                pass
+        except (OSError, asyncio.CancelledError):
+            pass
+        self.deadline = None
 
 
 class _Reply:
@@ -382,9 +521,8 @@ class _Reply:
     stays reusable) from the first message sent ahead of the result. It is the `out` that the
     server hands to handlers (see context.py)."""
 
-    def __init__(self, reader, writer, extra):
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, conn, extra):
+        self.conn = conn
         self.extra = extra
         self.sse = False
         self._waiter = None
@@ -392,27 +530,25 @@ class _Reply:
     async def open(self):
         """Commit to SSE: send the status line and headers."""
         self.sse = True
-        self.writer.write(_SSE_HEAD + self.extra + b"\r\n")
-        await self.writer.drain()
+        self.conn.writer.write(_SSE_HEAD + self.extra + b"\r\n")
+        await self.conn.drain()
 
     async def send(self, msg):
         """Write one JSON-RPC message as an SSE event."""
-        if not self.sse:
-            self.sse = True
-            self.writer.write(_SSE_HEAD + self.extra + b"\r\n" + _chunk(_event(json.dumps(msg))))
-        else:
-            self.writer.write(_chunk(_event(json.dumps(msg))))
-        await self.writer.drain()
+        out = buffers.stream()
+        json.dump(msg, out)
+        self._event(out, False)
+        await self.conn.drain()
 
     async def idle(self, ms):
         """Wait up to ms for the client to leave; else send an SSE comment to keep the stream
         (and NAT and proxies) alive. True when the client is gone or stop() was called."""
         self._waiter = asyncio.current_task()
         try:
-            n = await asyncio.wait_for_ms(self.reader.readinto(_SCRATCH), ms)
+            n = await asyncio.wait_for_ms(self.conn.reader.readinto(_SCRATCH), ms)
         except asyncio.TimeoutError:
-            self.writer.write(_chunk(b": keep-alive\r\n\r\n"))
-            await self.writer.drain()
+            self.conn.writer.write(b"10\r\n: keep-alive\r\n\r\n\r\n")
+            await self.conn.drain()
             return False
         except (asyncio.CancelledError, OSError):
             return True
@@ -428,24 +564,83 @@ class _Reply:
     def abandon(self):
         """A cancelled request: end its SSE stream, or drop the connection if nothing was sent."""
         if self.sse:
-            self.writer.write(b"0\r\n\r\n")
+            self.conn.writer.write(b"0\r\n\r\n")
             return True
         return False
 
-    async def finish(self, status, payload):
-        """Send the final response (bytes, or str pieces to stream): as the last SSE event if
-        streaming, else as JSON."""
-        if not self.sse:
-            if isinstance(payload, (bytes, bytearray)):
-                await _send(self.writer, status, payload, self.extra)
-            elif payload is not None:
-                await _send_pieces(self.writer, status, payload, self.extra)
+    async def finish(self, rid, result):
+        """Send the request's result: the last SSE event if streaming, else a JSON response
+        (chunked, item by item, when it holds long lists)."""
+        if not self.sse and jsonrpc.is_large(result):
+            await self._pieces(rid, result)
             return
-        if payload is not None and not isinstance(payload, (bytes, bytearray)):
-            payload = "".join(payload)
-        last = _chunk(_event(payload)) if payload is not None else b""
-        self.writer.write(last + b"0\r\n\r\n")
-        await self.writer.drain()
+        out = buffers.stream()
+        jsonrpc.dump_result(out, rid, result)
+        if self.sse:
+            self._event(out, True)
+        else:
+            n = out.tell()
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n" % (
+                n,
+                self.extra,
+            )
+            buffers.copy_out(self.conn.writer.write, head, out, n, b"")
+            buffers.release(n)
+        await self.conn.drain()
+
+    async def fail(self, status, payload):
+        """Send an error response (bytes): the last SSE event if streaming, else with this status."""
+        if self.sse:
+            out = buffers.stream()
+            out.write(payload)
+            self._event(out, True)
+            await self.conn.drain()
+        else:
+            await self.conn.send(status, payload, self.extra)
+
+    async def end(self):
+        """Close the SSE stream."""
+        self.conn.writer.write(b"0\r\n\r\n")
+        await self.conn.drain()
+
+    def _event(self, out, last):
+        # The JSON in `out` as one SSE event in one chunk (the HTTP head first, on the first).
+        n = out.tell()
+        size = b"%x\r\n" % (len(_EVENT) + n + 4)
+        if self.sse:
+            head = size + _EVENT
+        else:
+            self.sse = True
+            head = _SSE_HEAD + self.extra + b"\r\n" + size + _EVENT
+        buffers.copy_out(self.conn.writer.write, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
+        buffers.release(n)
+
+    async def _pieces(self, rid, result):
+        # A result holding long lists, chunked: the items are serialised one by one and sent
+        # about CHUNK bytes at a time, so the board never holds the whole response. `out` is
+        # shared, so it is emptied before every await and rewound after.
+        writer = self.conn.writer
+        writer.write(_CHUNKED_HEAD + self.extra + b"\r\n")
+        out = buffers.stream()
+        most = 0
+        try:
+            for _ in jsonrpc.dump_pieces(out, rid, result):
+                n = out.tell()
+                if n >= CHUNK:
+                    most = max(most, n)
+                    buffers.copy_out(writer.write, b"%x\r\n" % n, out, n, b"\r\n")
+                    out.seek(0)
+                    await self.conn.drain()
+                    out.seek(0)
+            n = out.tell()
+            buffers.copy_out(writer.write, b"%x\r\n" % n, out, n, b"\r\n0\r\n\r\n")
+        except MemoryError:
+            # Too late for an error response: the status line is out. Ending the connection
+            # without the last chunk tells the client the response is incomplete.
+            gc.collect()
+            raise _Closed()
+        buffers.release(max(most, n))
+        await self.conn.drain()
 
 
 def _no_delay(writer):
@@ -465,89 +660,23 @@ def _accepts(accept):
     return False
 
 
-def _event(data):
-    if isinstance(data, str):
-        data = data.encode()
-    return b"event: message\r\ndata: " + data + b"\r\n\r\n"
-
-
-def _chunk(data):
-    return ("%x\r\n" % len(data)).encode() + data + b"\r\n"
-
-
-def _parse_head(buf, head_end):
-    # Request line and headers -> (method, target, {lower-cased name: value}). A repeated
-    # header is joined with ", " (RFC 9110), so a duplicated routing header never matches.
-    lines = bytes(buf[:head_end]).split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise _Reject(400, "Malformed request line")
-    if len(lines) - 1 > MAX_HEADERS:
-        raise _Reject(431, "Too many header fields (at most %d)" % MAX_HEADERS)
-    headers = {}
-    try:
-        for line in lines[1:]:
-            i = line.find(b":")
-            if i <= 0:
-                raise _Reject(400, "Malformed header line")
-            name = line[:i].strip().lower().decode()
-            value = line[i + 1 :].strip().decode()
-            old = headers.get(name)
-            headers[name] = value if old is None else old + ", " + value
-        return parts[0].decode(), parts[1].decode(), headers
-    except UnicodeError:
-        raise _Reject(400, "Header fields must be ASCII/UTF-8")
-
-
-async def _read_into(reader, mv, timeout_ms):
-    if timeout_ms <= 0:
-        raise asyncio.TimeoutError()
-    return await asyncio.wait_for_ms(reader.readinto(mv), timeout_ms)
-
-
-async def _discard_input(reader, mv):
-    # Closing with unread input makes the kernel send RST, which can destroy the refusal we
-    # just sent before the client reads it. Drain briefly (bounded in time) first.
-    deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
-    try:
-        while await _read_into(reader, mv, min(200, time.ticks_diff(deadline, time.ticks_ms()))):
-            pass
-    except (OSError, asyncio.TimeoutError):
-        pass
-
-
-async def _send(writer, status, payload, extra=b""):
-    # One write per response: status line, headers and body leave together.
-    if payload is None:
-        head = "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n" % (status, _REASONS.get(status, ""))
-        writer.write(head.encode() + extra + b"\r\n")
-    else:
-        head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
-            status,
-            _REASONS.get(status, ""),
-            len(payload),
-        )
-        writer.write(head.encode() + extra + b"\r\n" + payload)
-    await writer.drain()
-
-
-async def _send_pieces(writer, status, pieces, extra):
-    # A large JSON response, chunked: pieces are gathered into chunks of about CHUNK bytes, so
-    # the biggest allocation is one chunk (or one list item), never the whole response.
-    head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n" % (
+def _respond(writer, status, payload, extra):
+    # A whole response (payload: JSON bytes, or None) handed to the socket in one write when it fits.
+    n = 0 if payload is None else len(payload)
+    head = b"HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\n%s\r\n" % (
         status,
-        _REASONS.get(status, ""),
+        _REASONS.get(status, b""),
+        b"" if payload is None else b"Content-Type: application/json\r\n",
+        n,
+        extra,
     )
-    writer.write(head.encode() + extra + b"\r\n")
-    acc = bytearray()
-    for piece in pieces:
-        acc.extend(piece.encode())
-        if len(acc) >= CHUNK:
-            writer.write(_chunk(acc))
-            await writer.drain()
-            acc = bytearray()
-    writer.write(_chunk(acc) + b"0\r\n\r\n")
-    await writer.drain()
+    if payload is None:
+        writer.write(head)
+        return
+    out = buffers.stream()
+    out.write(payload)
+    buffers.copy_out(writer.write, head, out, n, b"")
+    buffers.release(n)
 
 
 async def _close(writer):

@@ -17,20 +17,19 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INVALID_REQUEST
+from . import buffers
 from .stream import Connection
 
 LINE_SIZE = const(512)  # the line buffer; longer lines get a buffer of their own, up to MAX_LINE
-MAX_LINE = const(16384)
+MAX_LINE = const(8192)  # as HTTP's MAX_BODY: a longer message needs a block a small heap may lack
 
 
 class Console(Connection):
     """The console as one MCP connection."""
 
-    async def write(self, data):
-        """One message, one line."""
-        out = sys.stdout.buffer
-        out.write(data)
-        out.write(b"\n")
+    async def write_part(self, out, n, first, last):
+        """One message, one line (written in parts when long)."""
+        buffers.copy_out(sys.stdout.buffer.write, b"", out, n, b"\n" if last else b"")
 
     async def run(self):
         """Read lines from stdin until it ends (never, on a chip)."""
@@ -41,7 +40,7 @@ class Console(Connection):
         one = bytearray(1)
         line = small = bytearray(LINE_SIZE)
         n = 0
-        overflow = False
+        overflow = None  # why the line being read is dropped, once it is
         while True:
             if not await reader.readinto(one):
                 return
@@ -51,17 +50,18 @@ class Console(Connection):
                     if n and line[n - 1] == 13:
                         n -= 1
                     if overflow:
-                        await self._reply(jsonrpc.error(None, INVALID_REQUEST, "Message longer than the board takes"))
+                        await self._reply(jsonrpc.error(None, INVALID_REQUEST, overflow))
                     elif n:
                         await self.receive(line, 0, n)
                     n = 0
-                    overflow = False
+                    overflow = None
                     line = small
                 elif not overflow:
                     if n == len(line):
-                        line = _grow(line, n)
-                    if line is None:
-                        overflow = True  # the rest of this line is dropped
+                        grown, overflow = _grow(line, n)
+                        if grown is not None:
+                            line = grown
+                    if overflow:  # the rest of this line is dropped
                         line = small
                         n = 0
                     else:
@@ -72,15 +72,15 @@ class Console(Connection):
 
 
 def _grow(line, n):
-    # A bigger line buffer holding the first n bytes; None past MAX_LINE or out of memory.
+    # (a bigger line buffer holding the first n bytes, None), or (None, why the line is dropped).
     if n >= MAX_LINE:
-        return None
+        return None, "Message longer than %d bytes" % MAX_LINE
     try:
         bigger = bytearray(min(2 * n, MAX_LINE))
     except MemoryError:
-        return None
+        return None, "Out of memory on the board for a message this long; retry"
     bigger[0:n] = line
-    return bigger
+    return bigger, None
 
 
 async def serve(server):

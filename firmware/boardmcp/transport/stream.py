@@ -1,12 +1,13 @@
 """What the stream transports (WebSocket, serial) share: one MCP session per connection,
 each request served as its own task, and the connection as the `out` of every request.
 
-A transport subclasses Connection, implements `write(data)` (one encoded JSON-RPC message
-out, raising OSError once the peer is gone) and feeds every message it receives to
-`receive(buf, start, end)`:
+A transport subclasses Connection, implements `write_part(out, n, first, last)` (send the
+first n bytes of the stream `out` as a part of one message, raising OSError once the peer is
+gone; a short message is one part, a long result is sent item by item) and feeds every message
+it receives to `receive(buf, start, end)`:
 
     class Line(Connection):
-        async def write(self, data): ...
+        async def write_part(self, out, n, first, last): ...
     conn = Line(server)
     await conn.receive(buf, 0, n)   # for each message read
     conn.close()                    # when the peer goes away
@@ -21,8 +22,10 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from . import buffers
 
 MAX_INFLIGHT = const(4)  # requests served at once per connection; more get an error at once
+PART = const(1024)  # a long result goes out in parts of about this size
 
 
 class Connection:
@@ -35,8 +38,9 @@ class Connection:
         self._pulse = asyncio.Event()
         self.session = server.attach(self)
 
-    async def write(self, data):
-        """Send one encoded JSON-RPC message (bytes); OSError when the peer is gone."""
+    async def write_part(self, out, n, first, last):
+        """Send out's first n bytes as part of one message (first/last: where in it); copy them
+        before any await (out is shared). OSError when the peer is gone."""
         raise NotImplementedError
 
     async def keepalive(self):
@@ -48,7 +52,9 @@ class Connection:
         """Send one JSON-RPC message (a dict)."""
         if self.closed:
             raise OSError("connection closed")
-        await self.write(json.dumps(msg).encode())
+        out = buffers.stream()
+        json.dump(msg, out)
+        await self.write_part(out, out.tell(), True, True)
 
     async def idle(self, ms):
         """Wait up to ms, or until something happens on the connection; True once it is closed."""
@@ -113,12 +119,17 @@ class Connection:
                 result = await self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
                 if result is None:
                     return  # cancelled: nothing is sent for it
-                data = jsonrpc.result(rid, result)
+                msg = None
+                if not self.closed:
+                    await self._result(rid, result)
+                return
             except Error as e:
                 data = jsonrpc.error(rid, e.code, e.message, e.data)
             except MemoryError:
                 gc.collect()
                 data = jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
+            except OSError:
+                return  # the peer is gone; the reader notices and closes
             except Exception as e:
                 sys.print_exception(e)
                 data = jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
@@ -127,15 +138,43 @@ class Connection:
         finally:
             self.inflight -= 1
 
+    async def _result(self, rid, result):
+        # The response, serialised into the shared stream: whole, or item by item (in parts)
+        # when it holds long lists, so no block as large as the response is needed.
+        out = buffers.stream()
+        if not jsonrpc.is_large(result):
+            jsonrpc.dump_result(out, rid, result)
+            n = out.tell()
+            await self.write_part(out, n, True, True)
+            buffers.release(n)
+            return
+        first = True
+        try:
+            for _ in jsonrpc.dump_pieces(out, rid, result):
+                n = out.tell()
+                if n >= PART:
+                    await self.write_part(out, n, first, False)
+                    first = False
+                    out.seek(0)  # other requests may have used it meanwhile
+        except MemoryError:
+            if first:
+                raise
+            # Parts are out: end the message (the client finds it truncated), then the error.
+            out.seek(0)
+            await self.write_part(out, 0, False, True)
+            raise
+        await self.write_part(out, out.tell(), first, True)
+
     async def _reply(self, data):
+        # A short encoded message (bytes); lost only when the peer is gone.
         if self.closed:
             return
+        out = buffers.stream()
+        out.write(data)
         try:
-            await self.write(data)
+            await self.write_part(out, len(data), True, True)
         except OSError:
             pass  # the peer is gone; the reader notices and closes
-        except MemoryError:
-            gc.collect()  # no room to frame this message: it is lost, the connection serves on
 
     def close(self):
         """The connection is gone: end its session (cancelling its requests) and wake idlers."""

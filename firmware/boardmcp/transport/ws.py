@@ -3,10 +3,11 @@
 
 The HTTP server hands an upgrade request over after reading its head; the same Host,
 Origin and token rules apply before the upgrade. Frames are read in chunks into the
-connection's HTTP buffer and parsed there; a message larger than that buffer gets one
-allocation of exactly its size, never more than MAX_MESSAGE. Every frame out is one write.
+connection's HTTP buffer and parsed there; a larger message gets one block of exactly its size
+(a fragmented one, MAX_MESSAGE, filled in place), never more. A long result goes out as a
+fragmented message, about a TCP segment per frame.
 
-    keep = await ws.upgrade(http_server, reader, writer, method, headers, buf)
+    keep = await ws.upgrade(http_server, conn, method, headers)  # conn: the HTTP connection
 """
 
 import asyncio
@@ -20,10 +21,11 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR
-from .http import _discard_input, _problem, _send
+from . import buffers
+from .http import _problem
 from .stream import Connection
 
-MAX_MESSAGE = const(16384)  # bytes of one message (a frame, or fragments reassembled)
+MAX_MESSAGE = const(8192)  # bytes of one message (a frame, or fragments reassembled), as HTTP bodies
 MAX_CONNECTIONS = const(3)  # open WebSockets; each holds an HTTP connection slot
 PING_INTERVAL_MS = const(30000)  # a quiet connection gets a ping; no answer in as long again: closed
 FRAME_TIMEOUT_MS = const(10000)  # from the first byte of a frame to its last
@@ -58,32 +60,32 @@ class _Gone(Exception):
     pass
 
 
-async def upgrade(http, reader, writer, method, headers, buf):
+async def upgrade(http, conn, method, headers):
     """Serve one upgrade request to its end; return whether the HTTP connection stays open.
-    `buf` is the connection's buffer (an upgrade GET has no body), reused for frames."""
+    The HTTP connection's buffer (an upgrade GET has no body) is reused for frames."""
     global _open
     refusal = _refusal(http, method, headers)
     if refusal is not None:
         status, reason, extra = refusal
-        await _send(writer, status, _problem(reason), extra + b"Connection: close\r\n")
+        await conn.send(status, _problem(reason), extra + b"Connection: close\r\n")
         return False
     if _open >= MAX_CONNECTIONS:
-        await _send(writer, 503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
+        await conn.send(503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
         return False
-    accept = binascii.b2a_base64(hashlib.sha1(headers["sec-websocket-key"].encode() + _GUID).digest()).strip()
+    accept = binascii.b2a_base64(hashlib.sha1(headers.get("sec-websocket-key", "").encode() + _GUID).digest()).strip()
     head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
     head += accept + b"\r\n"
     if "mcp" in [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]:
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
-    writer.write(head + b"\r\n")
-    await writer.drain()
+    conn.writer.write(head + b"\r\n")
+    await conn.drain()
     _open += 1
-    conn = WebSocket(http.server, reader, writer, buf)
+    ws = WebSocket(http.server, conn)
     try:
-        await conn.run()
+        await ws.run()
     finally:
         _open -= 1
-        conn.close()
+        ws.close()
     return False
 
 
@@ -99,7 +101,7 @@ def _refusal(http, method, headers):
         return 400, "Connection: Upgrade required", b""
     if headers.get("sec-websocket-version") != "13":
         return 426, "Unsupported WebSocket version; use 13", b"Sec-WebSocket-Version: 13\r\n"
-    if "content-length" in headers and headers["content-length"] != "0":
+    if headers.get("content-length", "0") != "0":
         return 400, "An upgrade request has no body", b""
     key = headers.get("sec-websocket-key", "")
     try:
@@ -114,28 +116,37 @@ def _refusal(http, method, headers):
 class WebSocket(Connection):
     """One open WebSocket: reads frames, answers control frames, passes messages to MCP."""
 
-    def __init__(self, server, reader, writer, buf):
+    def __init__(self, server, conn):
         super().__init__(server)
-        self.reader = reader
-        self.writer = writer
-        self.buf = buf
-        self.mv = memoryview(buf)
+        self.conn = conn  # the HTTP connection it was upgraded from
+        self.reader = conn.reader
+        self.writer = conn.writer
+        self.buf = conn.buf
+        self.mv = conn.mv
         self.pos = 0  # buf[pos:filled] is read but not yet parsed
         self.filled = 0
-        self.frag = None  # a fragmented message being reassembled
+        self.frag = None  # a fragmented message being reassembled (or a large one being read)
+        self.frag_len = 0
 
-    async def write(self, data, opcode=_TEXT):
-        """Send one frame (a JSON-RPC message as a text frame unless told otherwise)."""
+    async def write(self, data, opcode):
+        """Send one control frame (ping, pong, close)."""
         if self.closed:
             raise OSError("connection closed")
-        n = len(data)
+        self.writer.write(struct.pack("!BB", 0x80 | opcode, len(data)) + data)  # one write per frame
+        await self.writer.drain()
+
+    async def write_part(self, out, n, first, last):
+        """One frame of a text message: the whole message, or a fragment of a long one."""
+        if self.closed:
+            raise OSError("connection closed")
+        b0 = (0x80 if last else 0) | (_TEXT if first else _CONT)
         if n < 126:
-            head = struct.pack("!BB", 0x80 | opcode, n)
+            head = struct.pack("!BB", b0, n)
         elif n < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+            head = struct.pack("!BBH", b0, 126, n)
         else:
-            head = struct.pack("!BBII", 0x80 | opcode, 127, 0, n)
-        self.writer.write(head + data)  # one write per frame
+            head = struct.pack("!BBII", b0, 127, 0, n)
+        buffers.copy_out(self.writer.write, head, out, n, b"")
         await self.writer.drain()
 
     async def keepalive(self):
@@ -162,7 +173,7 @@ class WebSocket(Connection):
             self.closed = True
             # Unread input at close makes the kernel reset the connection, which can destroy
             # the Close frame before the client reads it: drain briefly first.
-            await _discard_input(self.reader, self.mv)
+            await self.conn.discard()
 
     async def _frame(self):
         # Read and act on one frame; False once the closing handshake is done.
@@ -220,37 +231,34 @@ class WebSocket(Connection):
             raise _Fail(_PROTOCOL_ERROR, "unknown opcode")
         if (opcode == _CONT) != (self.frag is not None):
             raise _Fail(_PROTOCOL_ERROR, "unexpected continuation" if opcode == _CONT else "expected continuation")
-        have = len(self.frag) if self.frag is not None else 0
+        have = self.frag_len if self.frag is not None else 0
         if n > MAX_MESSAGE - have:
             raise _Fail(_TOO_BIG, "message larger than %d bytes" % MAX_MESSAGE)
-        if n <= len(buf):
+        if fin and self.frag is None and n <= len(buf):
             await self._need(n, time.ticks_diff(deadline, time.ticks_ms()))
             p = self.pos
             self.pos = p + n
             _unmask(buf, p, p + n, mask)
-            if fin and self.frag is None:
-                await self.receive(buf, p, p + n)  # parsed in place, no copy
-                return True
-            payload = self.mv[p : p + n]
-        else:
+            await self.receive(buf, p, p + n)  # parsed in place, no copy
+            return True
+        if self.frag is None:
+            # A block of its own: the exact size of a whole message, or MAX_MESSAGE for a
+            # fragmented one, whose fragments then land in place (no regrowing, no copies).
             try:
-                payload = bytearray(n)
+                self.frag = bytearray(n if fin else MAX_MESSAGE)
             except MemoryError:
                 gc.collect()
                 await self._skip(n, deadline)
-                self.frag = None
                 await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board for this message"))
                 return True
-            await self._read_payload(payload, deadline)
-            _unmask(payload, 0, n, mask)
-        if self.frag is None:
-            self.frag = bytearray(payload) if isinstance(payload, memoryview) else payload
-        else:
-            self.frag += payload
+            self.frag_len = 0
+        await self._read_payload(memoryview(self.frag)[have : have + n], deadline)
+        _unmask(self.frag, have, have + n, mask)
+        self.frag_len = have + n
         if fin:
             message = self.frag
             self.frag = None
-            await self.receive(message, 0, len(message))
+            await self.receive(message, 0, have + n)
         return True
 
     async def _need(self, n, wait_ms):

@@ -3,6 +3,7 @@
 # board instance; it is read once, on first use.
 import json
 import os
+import random
 
 # The VM process *is* the board, so a reset ends it and the runner starts a new one.
 # `sys.exit()` cannot do that: under `micropython -i main.py` a SystemExit from main.py
@@ -74,3 +75,28 @@ def reset_board(cause, message=None):
     os.system("kill -%d $PPID" % RESET_SIGNAL)
     while True:  # the signal lands while system() returns
         pass
+
+
+# What each chip's ADC units reach, in channel order: ADC1 pins (usable with Wi-Fi) and ADC2 pins
+# (Wi-Fi owns them).
+ADC_PINS = {
+    "esp32": ((36, 37, 38, 39, 32, 33, 34, 35), (4, 0, 2, 15, 13, 12, 14, 27, 25, 26)),
+    "esp32s3": (tuple(range(1, 11)), tuple(range(11, 21))),
+    "esp32c3": ((0, 1, 2, 3, 4), (5,)),
+}
+
+
+def fault(name):
+    # The fault injected on a device or bus ("absent", "crc", "stuck"), or None. Tests write
+    # faults.json in the state dir while the board runs; it is re-read on every transaction.
+    try:
+        with open(state_path("faults.json")) as f:
+            return json.load(f).get(name)
+    except OSError:
+        return None
+
+
+def drift(value, step, lo, hi):
+    # One step of a bounded random walk: how a reading wanders between samples.
+    value += (random.getrandbits(8) - 127.5) * step / 128
+    return lo if value < lo else hi if value > hi else value

@@ -154,7 +154,7 @@ class Pin:
     DRIVE_2 = 2
     DRIVE_3 = 3
 
-    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
         if isinstance(id, Pin):
             id = id._id
         if not isinstance(id, int) or id not in _boardsim.chip()["gpio"]:
@@ -162,7 +162,7 @@ class Pin:
         self._id = id
         self.init(mode, pull, value=value, drive=drive, hold=hold)
 
-    def init(self, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
+    def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
         st = _state(self._id)
         before = _level(self._id)
         if value is not None:
@@ -198,13 +198,22 @@ class Pin:
     def toggle(self):
         self.value(1 - _state(self._id)[_LATCH])
 
-    def mode(self):
-        return _state(self._id)[_MODE]
+    def mode(self, mode=None):
+        if mode is None:
+            return _state(self._id)[_MODE]
+        self.init(mode)
 
-    def pull(self):
-        return _state(self._id)[_PULL]
+    def pull(self, pull=None):
+        if pull is None:
+            return _state(self._id)[_PULL]
+        self.init(pull=pull)
 
-    def irq(self, handler=None, trigger=3, *, wake=None):
+    def drive(self, drive=None):
+        if drive is None:
+            return Pin.DRIVE_2
+        self.init(drive=drive)
+
+    def irq(self, handler=None, trigger=3, *, priority=1, wake=None, hard=False):
         st = _state(self._id)
         if st[_IRQ] is None or handler is not None:
             st[_IRQ] = _PinIRQ(handler, trigger)
@@ -214,8 +223,15 @@ class Pin:
         return "Pin(%d)" % self._id
 
 
+def _pin_id(pin):
+    return pin._id if isinstance(pin, Pin) else Pin(pin)._id
+
+
 class Signal:
     def __init__(self, pin, *args, invert=False, **kw):
+        if isinstance(pin, Pin) and len(args) == 1 and not kw:  # Signal(pin_obj, invert, /)
+            invert = args[0]
+            args = ()
         self._pin = pin if isinstance(pin, Pin) and not args and not kw else Pin(pin, *args, **kw)
         self._invert = 1 if invert else 0
 
@@ -270,3 +286,19 @@ class WDT:
     def feed(self):
         global _wdt_fed
         _wdt_fed = time.ticks_ms()
+
+
+# Peripherals load on first use, so a board that has none pays no heap for their models.
+_LAZY = {
+    "I2C": "_machine_i2c",
+    "SoftI2C": "_machine_i2c",
+    "ADC": "_machine_adc",
+    "ADCBlock": "_machine_adc",
+    "PWM": "_machine_pwm",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(__import__(_LAZY[name]), name)
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""One module per sensor part; see boardmcp.hw for their common shape."""

@@ -1,0 +1,133 @@
+# machine.I2C and machine.SoftI2C of the emulated board (loaded by machine on first use).
+import _boardsim
+from machine import _pin_id
+
+# Devices hang off a pair of pins (sim.json "i2c": [{"name", "sda", "scl", "devices"}]);
+# each is a register-level model in _dev_<type>.py, imported only when its bus is first used.
+# Errors are the esp32 port's: no ACK -> OSError(ENODEV), a stuck bus -> OSError(ETIMEDOUT).
+_ENODEV = 19
+_ETIMEDOUT = 116
+_I2C_PINS = {  # hardware I2C id -> default (scl, sda), per chip (ports/esp32/machine_i2c.h)
+    "esp32": ((18, 19), (25, 26)),
+    "esp32s3": ((9, 8), (9, 8)),
+    "esp32c3": ((9, 8),),
+}
+_buses = {}  # (scl, sda) -> [bus name, {address: device model}]
+
+
+def _bus(scl, sda):
+    bus = _buses.get((scl, sda))
+    if bus is None:
+        devices = {}
+        name = "i2c:%d:%d" % (sda, scl)
+        for spec in _boardsim.config().get("i2c", ()):
+            if spec["sda"] == sda and spec["scl"] == scl:
+                name = spec["name"]
+                for dev in spec["devices"]:
+                    model = __import__("_dev_" + dev["type"])
+                    devices[dev["address"]] = model.Device(dev)
+        bus = _buses[(scl, sda)] = [name, devices]
+    return bus
+
+
+class I2C:
+    def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if id != -1:
+            pins = _I2C_PINS[_boardsim.config()["chip"]]
+            if not isinstance(id, int) or not 0 <= id < len(pins):
+                raise ValueError("I2C(%s) doesn't exist" % id)
+            scl = pins[id][0] if scl is None else scl
+            sda = pins[id][1] if sda is None else sda
+        self._txn = None
+        self.init(scl=scl, sda=sda, freq=freq)
+
+    def init(self, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if scl is not None and sda is not None:
+            self._pins = (_pin_id(scl), _pin_id(sda))
+        self._freq = freq
+
+    def deinit(self):
+        pass
+
+    def _device(self, addr):
+        name, devices = _bus(*self._pins)
+        if _boardsim.fault(name) == "stuck":
+            raise OSError(_ETIMEDOUT)
+        dev = devices.get(addr)
+        if dev is None or _boardsim.fault(dev.name) == "absent":
+            raise OSError(_ENODEV)
+        return dev
+
+    def scan(self):
+        found = []
+        for addr in range(0x08, 0x78):
+            try:
+                self._device(addr)
+                found.append(addr)
+            except OSError as e:
+                if e.errno == _ETIMEDOUT:
+                    raise
+        return found
+
+    def writeto(self, addr, buf, stop=True):
+        self._device(addr).write(bytes(buf))
+        return len(buf)
+
+    def writevto(self, addr, vector, stop=True):
+        data = b"".join(bytes(b) for b in vector)
+        self._device(addr).write(data)
+        return len(data)
+
+    def readfrom(self, addr, nbytes, stop=True):
+        return self._device(addr).read(nbytes)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        buf[:] = self._device(addr).read(len(buf))
+
+    def _mem(self, memaddr, addrsize):
+        return memaddr.to_bytes(addrsize // 8, "big")
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        dev = self._device(addr)
+        dev.write(self._mem(memaddr, addrsize))
+        return dev.read(nbytes)
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        buf[:] = self.readfrom_mem(addr, memaddr, len(buf), addrsize=addrsize)
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        self._device(addr).write(self._mem(memaddr, addrsize) + bytes(buf))
+
+    # Primitive operations: start, address byte and data through write(), readinto(), stop.
+    def start(self):
+        self._txn = None
+
+    def write(self, buf):
+        acks = 0
+        for b in bytes(buf):
+            if self._txn is None:
+                try:
+                    self._txn = [self._device(b >> 1), bytearray(), b & 1]
+                except OSError as e:
+                    if e.errno == _ETIMEDOUT:
+                        raise
+                    return acks
+            else:
+                self._txn[1].append(b)
+            acks += 1
+        return acks
+
+    def readinto(self, buf, nack=True):
+        if self._txn is None or not self._txn[2]:
+            raise OSError(_ENODEV)
+        buf[:] = self._txn[0].read(len(buf))
+
+    def stop(self):
+        if self._txn is not None and not self._txn[2] and self._txn[1]:
+            self._txn[0].write(bytes(self._txn[1]))
+        self._txn = None
+
+
+class SoftI2C(I2C):
+    def __init__(self, scl, sda, *, freq=400000, timeout=50000):
+        super().__init__(scl=scl, sda=sda, freq=freq, timeout=timeout)
