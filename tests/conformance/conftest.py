@@ -46,7 +46,7 @@ def target_kind(config: pytest.Config) -> str:
 
 
 def destructive(config: pytest.Config) -> bool:
-    """Whether checks that drive outputs may run (--destructive or DESTRUCTIVE=1)."""
+    """Whether checks that drive a real board's outputs may run (--destructive or DESTRUCTIVE=1)."""
     return bool(_option(config, "--destructive")) or os.environ.get("DESTRUCTIVE") == "1"
 
 
@@ -55,20 +55,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Report(config), "boardmcp-conformance-report")
 
 
-# Emulated profiles that fail checks for a known, reported reason (visible as XFAIL, never hidden).
-KNOWN_ISSUES = {
-    "esp32": "the esp32 profile's 110 KB heap runs out (503/-32603 'Out of memory on the board; retry', "
-    "dropped connections) after a few dozen sessions; reported to the lead, firmware fix pending",
-}
+# The report's order, which is how a person diagnoses a board: can a client talk to it (protocol),
+# is its HTTP right, then is its hardware right.
+ORDER = ("test_protocol.py", "test_http.py", "test_hardware.py", "test_official.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if target_kind(config) != "emulated":
-        return
-    for item in items:
-        name = getattr(item, "callspec", None) and item.callspec.params.get("board_name")  # type: ignore[attr-defined]
-        if name in KNOWN_ISSUES:
-            item.add_marker(pytest.mark.xfail(reason=KNOWN_ISSUES[name], strict=False))
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return ORDER.index(name) if name in ORDER else len(ORDER)
+
+    items.sort(key=rank)  # stable: within a file, pytest's order (grouped by board) stays
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -80,10 +77,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("board_name", names, scope="session")
     if "transport" in metafunc.fixturenames:
         transports = {"emulated": ["http", "ws", "serial"], "http": ["http", "ws"], "serial": ["serial"]}[kind]
-        metafunc.parametrize("transport", transports)
+        metafunc.parametrize("transport", transports, scope="session")
     given = {n.strip() for m in metafunc.definition.iter_markers("parametrize") for n in _names(m.args[0])}
     if "era" in metafunc.fixturenames and "era" not in given:
-        metafunc.parametrize("era", ERAS)
+        metafunc.parametrize("era", ERAS, scope="session")
 
 
 def _names(argnames: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -102,9 +99,8 @@ def target(
         yield Target.parse(spec, profile, str(token) if token else None, destructive(request.config))
         return
     with EmulatedBoard(profile, workdir=tmp_path_factory.mktemp(f"conformance-{profile.name}"), token="") as board:
-        yield Target(
-            "emulated", profile, board.url, board.console, board.token, destructive=destructive(request.config)
-        )
+        # An emulated board's outputs drive nothing, so the checks that drive outputs always run.
+        yield Target("emulated", profile, board.url, board.console, board.token, destructive=True)
 
 
 @pytest.fixture
@@ -115,14 +111,25 @@ def http_target(target: Target) -> Target:
     return target
 
 
-@pytest.fixture
-def client(target: Target, transport: str, era: str) -> Iterator[Client]:
-    """A connected client over each transport the target offers, in each protocol era."""
-    c = target.client(transport, era)
-    try:
-        yield c
-    finally:
+@pytest.fixture(scope="session")
+def _shared(target: Target, transport: str, era: str) -> Iterator[list[Client]]:
+    # The open client of one (transport, era); the session-scoped parameters make pytest run the
+    # checks of one pair together, so one client at a time is open, as one MCP client would be.
+    held: list[Client] = []
+    yield held
+    for c in held:
         c.close()
+
+
+@pytest.fixture
+def client(target: Target, transport: str, era: str, _shared: list[Client]) -> Client:
+    """A connected client over each transport the target offers, in each protocol era: one session
+    shared by consecutive checks, opened anew when a check left it broken."""
+    if _shared and _shared[0].broken:
+        _shared.pop().close()
+    if not _shared:
+        _shared.append(target.client(transport, era))
+    return _shared[0]
 
 
 # -- the report --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Streamable HTTP, byte by byte: statuses per era, sessions, routing headers, Origin/Host, the
 bearer token and the size bounds. Each request is sent exactly as written, on its own connection."""
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +42,25 @@ def initialize(target: Target, version: str = HANDSHAKE) -> tuple[str, dict[str,
     return negotiated, {"Mcp-Session-Id": headers["mcp-session-id"], "MCP-Protocol-Version": negotiated}
 
 
+Open = Callable[..., tuple[str, dict[str, str]]]
+
+
+@pytest.fixture
+def open_session(http_target: Target) -> Iterator[Open]:
+    """`initialize` for a check; every session it opens is ended (DELETE) afterwards, as a client
+    should, so sessions a check leaves behind do not take the next one's heap."""
+    opened: list[dict[str, str]] = []
+
+    def open_(version: str = HANDSHAKE) -> tuple[str, dict[str, str]]:
+        negotiated, headers = initialize(http_target, version)
+        opened.append(headers)
+        return negotiated, headers
+
+    yield open_
+    for headers in opened:
+        http_target.http(None, headers, method="DELETE")
+
+
 def still_serving(target: Target) -> None:
     """The board answers a well-formed request after a bad one."""
     status, _, reply = target.http(modern("server/discover", rid=99), routing("server/discover"))
@@ -60,18 +80,18 @@ UNSUPPORTED = {
     spec=f"{SPEC}#session-management; MCP 2025-11-25 basic/lifecycle#version-negotiation",
     hint="version negotiation is wrong: an old client would be refused or misread: redeploy the firmware",
 )
-def test_version_negotiation(http_target: Target) -> None:
+def test_version_negotiation(open_session: Open) -> None:
     for version in VERSIONS[:3]:
-        assert initialize(http_target, version)[0] == version
-    assert initialize(http_target, "1999-01-01")[0] in VERSIONS
+        assert open_session(version)[0] == version
+    assert open_session("1999-01-01")[0] in VERSIONS
 
 
 @pytest.mark.check(
     spec=f"{SPEC}#session-management",
     hint="sessions are not enforced or not ended: a client could talk to another client's session",
 )
-def test_sessions(http_target: Target) -> None:
-    _, session = initialize(http_target)
+def test_sessions(http_target: Target, open_session: Open) -> None:
+    _, session = open_session()
     assert http_target.http(PING, session)[0] == 200
     status = http_target.http(PING, {"MCP-Protocol-Version": HANDSHAKE})[0]
     assert status == 400, f"a handshake request without Mcp-Session-Id: HTTP {status}, want 400"
@@ -96,8 +116,8 @@ def test_sessions(http_target: Target) -> None:
     ],
     ids=["parse error", "not an object", "wrong jsonrpc", "unknown method", "unknown tool"],
 )
-def test_handshake_statuses(http_target: Target, body: bytes, code: int, status: int) -> None:
-    _, session = initialize(http_target)
+def test_handshake_statuses(http_target: Target, open_session: Open, body: bytes, code: int, status: int) -> None:
+    _, session = open_session()
     got, headers, reply = http_target.http(body, session)
     assert (got, reply["error"]["code"]) == (status, code)
     assert headers["content-type"].startswith("application/json")
@@ -128,8 +148,8 @@ def test_modern_statuses(http_target: Target, body: Any, headers: dict[str, str]
 
 
 @pytest.mark.check(spec=f"{SPEC}#sending-messages-to-the-server (202 for notifications)", hint="redeploy the firmware")
-def test_notifications_get_202(http_target: Target) -> None:
-    _, session = initialize(http_target)
+def test_notifications_get_202(http_target: Target, open_session: Open) -> None:
+    _, session = open_session()
     note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     status, _, body = http_target.http(note, session)
     assert (status, body) == (202, None)
@@ -139,8 +159,8 @@ def test_notifications_get_202(http_target: Target) -> None:
     spec=f"{SPEC}#security-warning (Origin, DNS rebinding: 403)",
     hint="the board accepts requests a web page could forge: add only trusted origins to config.json",
 )
-def test_foreign_origin_and_host_are_refused(http_target: Target) -> None:
-    _, session = initialize(http_target)
+def test_foreign_origin_and_host_are_refused(http_target: Target, open_session: Open) -> None:
+    _, session = open_session()
     assert http_target.http(PING, {**session, "Origin": "http://evil.example.com"})[0] == 403
     assert http_target.http(PING, {**session, "Host": "evil.example.com"})[0] == 403
     still_serving(http_target)

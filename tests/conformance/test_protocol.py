@@ -155,7 +155,7 @@ def test_error_codes(client: Client) -> None:
     spec="JSON-RPC 2.0 §5.1 (-32700, -32600); stream transports: one message per line or frame",
     hint="the transport passes unparsable messages on, or drops them silently: " + REFLASH,
 )
-@pytest.mark.parametrize("era", ["handshake"])
+@pytest.mark.parametrize("era", ["handshake"], scope="session")
 def test_unreadable_messages(client: Client, transport: str) -> None:
     if transport == "http":
         pytest.skip("over HTTP, test_http.py sends unreadable bodies itself")
