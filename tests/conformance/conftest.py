@@ -60,12 +60,51 @@ def pytest_configure(config: pytest.Config) -> None:
 ORDER = ("test_protocol.py", "test_http.py", "test_hardware.py", "test_official.py")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return ORDER.index(name) if name in ORDER else len(ORDER)
+_OOM = "-32603 'Out of memory on the board; retry'"
+_ALL = ("http-handshake", "http-modern", "ws-handshake", "ws-modern", "serial-handshake", "serial-modern")
+# Checks that fail on an emulated profile because the firmware's heap runs out (issue 8), each with
+# the symptom measured on `make test`'s order of checks. Strict: the day one passes it turns red,
+# and its entry goes. Only these checks: every other check on every profile must pass.
+HEAP_FAILURES: dict[str, str] = {
+    **{
+        f"test_read_only_tools_answer[esp32c3-{p}]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}"
+        for p in _ALL
+    },
+    "test_declared_i2c_sensors_answer[esp32c3]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}",
+    "test_adc_channels_read_within_range[esp32c3]": f"issue 8: esp32c3 (128 KB heap): adc_read answers {_OOM}",
+    "test_adc_channels_read_within_range[esp32s3]": (
+        f"issue 8: esp32s3 (160 KB heap): adc_read after the sensor reads answers {_OOM}"
+    ),
+    **{
+        f"{name}[esp32]": "issue 8: esp32 (108 KB heap): after the protocol and HTTP checks, a new HTTP "
+        "connection is closed at initialize without a reply ('Board unreachable over HTTP')"
+        for name in (
+            "test_forbidden_pins_are_refused",
+            "test_sensors_read_within_range",
+            "test_declared_i2c_sensors_answer",
+            "test_adc_channels_read_within_range",
+            "test_loopback_pins_read_back",
+            "test_refused_write_drives_nothing",
+        )
+    },
+}
 
-    items.sort(key=rank)  # stable: within a file, pytest's order (grouped by board) stays
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    boards: dict[str, int] = {}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        # One board at a time (each is started once), and on it the files in ORDER.
+        params = getattr(item, "callspec", None)
+        board = boards.setdefault(str(params.params.get("board_name")) if params else "", len(boards))
+        name = item.path.name
+        return board, ORDER.index(name) if name in ORDER else len(ORDER)
+
+    items.sort(key=rank)  # stable: within a file, pytest's order (one transport and era at a time) stays
+    if target_kind(config) == "emulated":
+        for item in items:
+            if item.name in HEAP_FAILURES:
+                item.add_marker(pytest.mark.xfail(reason=HEAP_FAILURES[item.name], strict=True))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

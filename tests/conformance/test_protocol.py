@@ -19,9 +19,9 @@ def capabilities(client: Client) -> dict[str, Any]:
     return client.request("server/discover")["result"]["capabilities"]
 
 
-def result(reply: dict[str, Any]) -> dict[str, Any]:
+def result(reply: dict[str, Any], what: str = "") -> dict[str, Any]:
     """The result of a reply, failing with the error the board sent instead."""
-    assert "result" in reply, f"expected a result, got {reply.get('error')}"
+    assert "result" in reply, f"{what or 'expected a result'}: {reply.get('error')}"
     return reply["result"]
 
 
@@ -97,7 +97,7 @@ def test_read_only_tools_answer(client: Client) -> None:
     if not callable_:
         pytest.skip("the server lists no read-only tool that takes no arguments")
     for tool in callable_:
-        called = result(client.request("tools/call", {"name": tool["name"], "arguments": {}}))
+        called = result(client.request("tools/call", {"name": tool["name"], "arguments": {}}), tool["name"])
         assert not called.get("isError"), f"{tool['name']}: {called.get('content')}"
         assert isinstance(called["content"], list)
         schema = tool.get("outputSchema")
