@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -293,6 +294,53 @@ def _bridge(args: argparse.Namespace) -> int:
     return asyncio.run(run_bridge(link, _progress))
 
 
+# -- gateway -----------------------------------------------------------------------------------
+
+
+def _broker_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not host[:port]: {value}") from None
+
+
+def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker", required=True, type=_broker_address, metavar="HOST[:PORT]", help="the MQTT 5 broker (port 1883)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve MCP on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOARDMCP_GATEWAY_TOKEN"),
+        help="bearer token MCP clients must send (default: $BOARDMCP_GATEWAY_TOKEN; none: no auth)",
+    )
+    parser.add_argument("--username", help="MQTT username")
+    parser.add_argument(
+        "--password", default=os.environ.get("BOARDMCP_MQTT_PASSWORD"), help="MQTT password ($BOARDMCP_MQTT_PASSWORD)"
+    )
+    parser.add_argument(
+        "--servers", default="#", metavar="FILTER", help="server-name filter, e.g. 'boardmcp/#' (default: '#', all)"
+    )
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    import logging  # noqa: PLC0415
+
+    from host_tools.gateway.fleet import Fleet  # noqa: PLC0415  (aiomqtt, uvicorn only for the gateway)
+    from host_tools.gateway.server import Gateway  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="boardmcp gateway: %(message)s", stream=sys.stderr)
+    host, port = args.broker
+    fleet = Fleet(host, port, username=args.username, password=args.password, server_filter=args.servers)
+    print(f"MCP endpoint:  http://{args.host}:{args.port}/mcp", flush=True)
+    print(f"Broker:        {host}:{port} (servers matching {args.servers!r})", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Gateway(fleet).serve(args.host, args.port, args.token))
+    return 0
+
+
 # -- bench ---------------------------------------------------------------------------------------
 
 
@@ -307,6 +355,11 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="instead: MCP over MQTT and the fleet gateway (20 boards; needs mosquitto); writes docs/GATEWAY-BENCH.md",
+    )
+    parser.add_argument(
         "--out", type=Path, help="the Markdown report (default: docs/BENCHMARKS.md; the chart goes beside it)"
     )
     parser.add_argument("--workdir", type=Path, help="where the boards' files live (default: build/bench)")
@@ -314,6 +367,14 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gateway:
+        from host_tools.bench.gateway import default_out, run_gateway_bench  # noqa: PLC0415
+
+        calls = {"full": 500, "quick": 200, "smoke": 20}[args.level]
+        run_gateway_bench(
+            args.out or default_out(), args.workdir or repo_root() / "build" / "bench-gateway", calls, _progress
+        )
+        return 0
     from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
     from host_tools.bench.run import BenchOptions, run_bench  # noqa: PLC0415
 
@@ -455,6 +516,21 @@ VERBS: tuple[_Verb, ...] = (
         "  boardmcp test --target serial:/dev/ttyACM0 --board esp32c3",
         _test_arguments,
         _test,
+    ),
+    _Verb(
+        "gateway",
+        "serve every board on an MQTT broker as one MCP endpoint (Streamable HTTP)",
+        "Connect to an MQTT 5 broker as an MCP-over-MQTT client (EMQX's MCP over MQTT specification),\n"
+        "find every MCP server by its retained presence, initialize with each, and serve them all as one\n"
+        "Streamable HTTP MCP endpoint on /mcp:\n"
+        "  <board>.<tool>  a board's tool (board: the last level of its server-name, e.g. boardmcp-1a2b)\n"
+        "  all.<tool>      that tool on every board at once, results by board\n"
+        "  boards          the boards present\n"
+        "Boards appear and vanish as their presence changes; clients are told (tools/list_changed).\n"
+        'A board serves MCP over MQTT when its config.json has "mqtt": {"broker": "host", ...}.\n\n'
+        "  boardmcp gateway --broker 192.168.1.5 --port 8080",
+        _gateway_arguments,
+        _gateway,
     ),
     _Verb(
         "boards",

@@ -71,16 +71,26 @@ def main():
         request_timeout_ms=opts["request_timeout_ms"],
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
+    mqtt = None
+    if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
+        _settle()
+        from .transport.mqtt import MQTT
+
+        mqtt = MQTT(http.server, cfg["mqtt"], name)
     try:
-        asyncio.run(_serve(http, ip, cfg.get("serial", True)))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True), mqtt))
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
+        if mqtt:
+            mqtt.close()  # no DISCONNECT: the broker publishes the will, clearing our presence
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip, serial):
+async def _serve(http, ip, serial, mqtt):
     await http.start()
+    if mqtt:
+        asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
     if serial:
         _settle()
         from .transport import serial as console  # only boards serving on the console load it

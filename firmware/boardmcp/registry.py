@@ -40,8 +40,15 @@ import os
 import sys
 from array import array
 
+from micropython import const
+
 from . import schema
 from .jsonrpc import Error, Raw
+
+# Free heap a board keeps for connections and requests: when less is free after a tool call or a
+# resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
+# slower but serving; a roomy one keeps them).
+LOW_WATER = const(20480)
 
 
 class ToolError(Exception):
@@ -220,6 +227,13 @@ class Registry:
                     _unload(name)
         gc.collect()
 
+    def trim(self):
+        """Unload the tools modules when the free heap is below LOW_WATER (after a collection)."""
+        if len(self._modules) > len(self._resident) and gc.mem_free() < LOW_WATER:
+            gc.collect()
+            if gc.mem_free() < LOW_WATER:
+                self.evict()
+
     def _load(self, module):
         before = list(sys.modules)
         self._owner = module
@@ -228,12 +242,16 @@ class Registry:
             mod.register(self, self.profile)
         finally:
             self._owner = None
-        # What it brought in (and itself, even if something imported it before), deepest first,
-        # so each module is unhooked from a package that is still there.
-        own = "boardmcp.tools." + module
-        self._modules[module] = sorted(
-            [m for m in sys.modules if m == own or (m.startswith("boardmcp.") and m not in before)], reverse=True
-        )
+            # What it brought in (even if the load failed half-way), and itself (even if
+            # something imported it before): evict() unloads these, deepest first, so each module
+            # is unhooked from a package that is still there.
+            names = self._modules.get(module) or []
+            own = "boardmcp.tools." + module
+            for m in sys.modules:
+                if (m == own or (m.startswith("boardmcp.") and m not in before)) and m not in names:
+                    names.append(m)
+            names.sort(reverse=True)
+            self._modules[module] = names
         if getattr(mod, "RESIDENT", False):
             self._resident.add(module)
         return mod
@@ -296,6 +314,7 @@ class Registry:
             result = handler(args, ctx)
             if _is_coroutine(result):
                 result = await result
+            self.trim()
             return result
         except ToolError as e:
             return failure("%s: %s" % (name, e))
@@ -323,7 +342,9 @@ class Registry:
         """Return the `contents` list for a URI; raise NotFound when nothing is there."""
         if uri in self.resources.owners:
             mime, reader = self._served(self.resources, uri)
-            return _contents(uri, mime, reader(uri))
+            contents = _contents(uri, mime, reader(uri))
+            self.trim()
+            return contents
         for template in self.templates.keys:
             variables = match_template(template, uri)
             if variables is not None:

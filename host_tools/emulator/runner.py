@@ -81,8 +81,9 @@ class EmulatedBoard:
     point the board can join ({"ssid", "password", "rssi"}); `http_options` are added to config.json's
     "http" (e.g. {"idle_timeout_ms": 500}); `provisioned` False stages a config.json without Wi-Fi
     credentials or token, so the board boots into its setup page. `announce` turns on the
-    firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `progress`
-    receives boot messages.
+    firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `mqtt` is
+    config.json's `mqtt` section (broker, port, server_name, ...: the board then also serves MCP over
+    MQTT). `progress` receives boot messages.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class EmulatedBoard:
         http_options: dict[str, Any] | None = None,
         provisioned: bool = True,
         announce: bool = False,
+        mqtt: dict[str, Any] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -108,6 +110,7 @@ class EmulatedBoard:
         self.http_options = dict(http_options or {})
         self.provisioned = provisioned
         self.announce = announce
+        self.mqtt = dict(mqtt) if mqtt else None
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -141,6 +144,8 @@ class EmulatedBoard:
         if self.provisioned:
             config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
             config["token"] = self.token
+        if self.mqtt:
+            config["mqtt"] = self.mqtt
         return config
 
     def stage(self) -> Path:

@@ -195,7 +195,8 @@ async def test_modern_input_required_state_is_signed_and_bound():
     r3 = await srv.handle(call, True)
     assert r3["resultType"] == "complete" and r3["content"][0]["text"] == "AB"
     # Altered state, or state of another tool, is refused.
-    call["params"]["requestState"] = r2["requestState"][:-2] + "00"
+    state = r2["requestState"]
+    call["params"]["requestState"] = state[:-2] + ("11" if state.endswith("00") else "00")
     assert (await _error(srv.handle(call, True))).code == jsonrpc.INVALID_PARAMS
     other = _req("tools/call", {"name": "ask", "_meta": caps}, True)
     other["params"]["requestState"] = r2["requestState"]
