@@ -399,6 +399,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- test ----------------------------------------------------------------------------------------
+
+
+def _test_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", default="emulated", help="emulated (default), http://HOST[:PORT] or serial:/dev/tty..."
+    )
+    parser.add_argument("--board", help="the board's profile (default: every profile when emulated, else esp32s3)")
+    parser.add_argument(
+        "--token", default=os.environ.get("BOARDMCP_TOKEN"), help="the board's bearer token (default: $BOARDMCP_TOKEN)"
+    )
+    parser.add_argument(
+        "--destructive",
+        action="store_true",
+        help="also run checks that drive a real board's outputs (loopback pairs, the LED); emulated boards always do",
+    )
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML here")
+
+
+def _test(args: argparse.Namespace) -> int:
+    import subprocess  # noqa: PLC0415
+
+    argv = [sys.executable, "-m", "pytest", str(repo_root() / "tests" / "conformance"), "-p", "no:cacheprovider"]
+    argv += ["--conformance-report", "--tb=short", "--target", args.target]
+    argv += ["--board", args.board] if args.board else []
+    argv += ["--token", args.token] if args.token else []
+    argv += ["--destructive"] if args.destructive else []
+    argv += ["--junitxml", str(args.junit)] if args.junit else []
+    _progress(f"checking {args.target} (each dot is one check; the report follows)")
+    return subprocess.call(argv, cwd=repo_root())
+
+
 VERBS: tuple[_Verb, ...] = (
     _Verb(
         "emulate",
@@ -471,6 +503,25 @@ VERBS: tuple[_Verb, ...] = (
         "tools/call; the same requests against a FastMCP server. Needs valgrind for the instruction count.",
         _bench_arguments,
         _bench,
+    ),
+    _Verb(
+        "test",
+        "check a board (emulated, on the LAN, or on serial) against the MCP and hardware contracts",
+        "Run the checks in tests/conformance against the target, over every transport it offers\n"
+        "(HTTP and WebSocket for a URL, the console for serial:) in both protocol eras: the MCP\n"
+        "contract (lifecycle, every advertised method, error codes, HTTP statuses, sessions,\n"
+        "Origin/Host, token, size bounds) and the hardware contract of --board's profile (sensors\n"
+        "within their datasheet ranges, ADC within range, forbidden pins refused; loopback pairs\n"
+        "read back, which drives outputs: --destructive). The official MCP conformance suites run\n"
+        "too when the target is on localhost without a token (else the report says why not).\n"
+        "`emulated` starts a board of --board (default: one of every profile) and stops it.\n\n"
+        "The report lists each check: PASS/FAIL/SKIP, the spec section or datasheet limit it checks,\n"
+        "and on failure what to do. Exit status 0 when every check passed or was skipped.\n\n"
+        "  boardmcp test                                              # emulated boards, every profile\n"
+        "  boardmcp test --target http://192.168.1.23 --board esp32s3 --token s3cret --junit out.xml\n"
+        "  boardmcp test --target serial:/dev/ttyACM0 --board esp32c3",
+        _test_arguments,
+        _test,
     ),
     _Verb(
         "gateway",

@@ -295,7 +295,8 @@ class EmulatedBoard:
 
 def sim_hardware(profile: Profile) -> dict[str, Any]:
     """What is wired to the emulated board, for sim.json: the profile's sensors as device models
-    on their I2C buses (by pins) or 1-Wire pins, and the volts on analog pins."""
+    on their I2C buses (by pins) or 1-Wire pins, the volts on analog pins, and the jumpers between
+    the profile's `loopback` pin pairs."""
     buses = [
         {
             "name": f"i2c{bus.id}",
@@ -312,7 +313,8 @@ def sim_hardware(profile: Profile) -> dict[str, Any]:
         for s in profile.sensors
         if s.pin is not None
     ]
-    return {"i2c": buses, "onewire": wires, "analog": profile.raw.get("emulator", {}).get("analog", {})}
+    analog = profile.raw.get("emulator", {}).get("analog", {})
+    return {"i2c": buses, "onewire": wires, "analog": analog, "loopback": [list(p) for p in profile.loopback]}
 
 
 def _configure_vm_tty(fd: int) -> None:
