@@ -1,4 +1,9 @@
 """boardmcp: an MCP server for ESP32 boards running MicroPython."""
 
+import time
+
 NAME = "boardmcp"
 VERSION = "0.1.0"
+# When the firmware started: here, in the package that is never unloaded (tools modules are, and
+# their module-level state starts afresh each time one is loaded again).
+BOOT_MS = time.ticks_ms()

@@ -12,7 +12,8 @@ definitions, and only the code the requests use.
     await reg.call_tool("system_info", {}, ctx)   # loads tools/system.py again, and keeps it
 
 A tools module's `register(reg, profile)` may run more than once (to publish at boot, then each
-time the module is loaded again); it adds its entries with:
+time the module is loaded again), and its module-level state starts afresh each time (keep what
+must last, like the boot time, in the boardmcp package); it adds its entries with:
 
     reg.add_tool({"name": "led", "description": "...", "inputSchema": {...}}, set_led)
     reg.add_resource({"uri": "sensor://bme280", "name": "bme280", "mimeType": "application/json"}, read)

@@ -4,6 +4,7 @@
 import gc
 import json
 import sys
+import time
 
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, text
@@ -95,3 +96,12 @@ def test_a_long_page_is_streamed_in_pieces():
     assert pieces > 1
     sent = json.loads(out.getvalue())
     assert sent["id"] == 7 and [t["name"] for t in sent["result"]["tools"]] == ["tool_%d" % i for i in range(40)]
+
+
+async def test_state_that_must_last_survives_an_unload():
+    reg = _system()
+    before = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    time.sleep_ms(30)
+    reg.evict()
+    after = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    assert after >= before + 0.02, (before, after)  # from boot, not from the module's reload
