@@ -13,7 +13,8 @@ definitions, and only the code the requests use.
 
 A tools module's `register(reg, profile)` may run more than once (to publish at boot, then each
 time the module is loaded again), and its module-level state starts afresh each time (keep what
-must last, like the boot time, in the boardmcp package); it adds its entries with:
+must last, like the boot time, in the boardmcp package). `reg.booting` is True only on the
+first run, at boot: the time to put hardware in its initial state. It adds its entries with:
 
     reg.add_tool({"name": "led", "description": "...", "inputSchema": {...}}, set_led)
     reg.add_resource({"uri": "sensor://bme280", "name": "bme280", "mimeType": "application/json"}, read)
@@ -193,6 +194,7 @@ class Registry:
         self.prompts = Catalog(folder + "/prompts", "name")
         self.changing = set()  # "tools", "prompts", "resources": lists that change at run time
         self.profile = profile  # what each module's register() is given
+        self.booting = True  # until seal(): register() runs for the first time
         self._owner = None  # the module whose register() is running
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
@@ -208,6 +210,7 @@ class Registry:
 
     def seal(self):
         """Boot is over: close the catalog's files."""
+        self.booting = False
         for catalog in (self.tools, self.resources, self.templates, self.prompts):
             catalog.seal()
 
