@@ -225,10 +225,18 @@ class Registry:
                 owner = owners[key]
                 if owner is not None and owner not in resident:
                     del live[key]
+        keep = set()
         for module in list(self._modules):
-            if module not in resident:
-                for name in self._modules.pop(module):
-                    _unload(name)
+            if module in resident:
+                keep.update(self._modules[module])
+            else:
+                del self._modules[module]
+        # Every tools module and driver, including drivers a handler imported on first use;
+        # deepest first, so each is unhooked from a package that is still there.
+        names = [m for m in sys.modules if m.startswith(_UNLOADABLE) and m not in keep]
+        names.sort(reverse=True)
+        for name in names:
+            _unload(name)
         gc.collect()
 
     def trim(self):
@@ -247,14 +255,12 @@ class Registry:
         finally:
             self._owner = None
             # What it brought in (even if the load failed half-way), and itself (even if
-            # something imported it before): evict() unloads these, deepest first, so each module
-            # is unhooked from a package that is still there.
+            # something imported it before): what a RESIDENT module keeps loaded.
             names = self._modules.get(module) or []
             own = "boardmcp.tools." + module
             for m in sys.modules:
                 if (m == own or (m.startswith("boardmcp.") and m not in before)) and m not in names:
                     names.append(m)
-            names.sort(reverse=True)
             self._modules[module] = names
         if getattr(mod, "RESIDENT", False):
             self._resident.add(module)
@@ -387,6 +393,9 @@ class Registry:
             if uri in self.resources.owners:
                 return None
         raise KeyError(ref)
+
+
+_UNLOADABLE = ("boardmcp.tools", "boardmcp.hw")  # module names evict() may unload
 
 
 def _unload(name):

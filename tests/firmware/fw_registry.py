@@ -121,3 +121,18 @@ async def test_a_reload_leaves_the_hardware_as_a_client_set_it():
     r = await reg.call_tool("led", {"state": "toggle"}, None)  # loads the module again
     reg.evict()  # this VM has the esp32's heap: leave it as found
     assert r["structuredContent"]["on"] is False
+
+
+async def test_a_driven_pin_stays_driven_across_a_reload():
+    profile = {"name": "bench", "chip": "esp32s3", "reserved_pins": [], "led": {"pin": 2}, "gpio_allow": [5]}
+    reg = Registry("cat_gpio", profile)
+    reg.publish("gpio")
+    reg.seal()
+    await reg.call_tool("gpio_write", {"pin": 5, "value": 1}, None)
+    reg.evict()
+    r = await reg.call_tool("gpio_read", {"pin": 5}, None)  # the driver is loaded again
+    reg.evict()
+    assert r["structuredContent"]["value"] == 1, r
+    import machine  # the bench's simulated chip: is the pin still an output?
+
+    assert machine._state(5)[machine._MODE] == machine.Pin.OUT
