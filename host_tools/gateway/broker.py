@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from host_tools.emulator.runner import free_port
+from host_tools.processes import wait_listening
 
 # Debian installs the broker in /usr/sbin, which is not on every user's PATH.
 _SEARCH = "/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
@@ -79,18 +78,10 @@ class Mosquitto:
         log = (self.workdir / "mosquitto.log").open("ab")
         self._proc = subprocess.Popen([find_mosquitto(), "-c", str(conf)], stdout=log, stderr=log)
         log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise BrokerError(f"mosquitto exited with {self._proc.returncode}:\n{self.log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise BrokerError(f"mosquitto did not listen on {self.port} within {timeout:g} s") from None
-                time.sleep(0.05)
+        why = wait_listening(self._proc, self.port, timeout)
+        if why is not None:
+            self.stop()
+            raise BrokerError(f"mosquitto {why}:\n{self.log}")
 
     def stop(self) -> None:
         """Kill the broker (as a crash would: clients see their connection drop)."""

@@ -4,15 +4,14 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from host_tools.emulator.runner import free_port
+from host_tools.processes import stop, wait_listening
 
 
 class GatewayProcess:
@@ -48,28 +47,15 @@ class GatewayProcess:
         argv += ["--expose", self.expose] if self.expose else []
         with (self.workdir / "gateway.log").open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited with {self._proc.returncode}:\n{self.log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the gateway did not listen within {timeout:g} s:\n{self.log}") from None
-                time.sleep(0.05)
+        why = wait_listening(self._proc, self.port, timeout)
+        if why is not None:
+            self.stop()
+            raise RuntimeError(f"the gateway {why}:\n{self.log}")
 
     def stop(self) -> None:
         """Stop the gateway (SIGTERM; it says "disconnected" to the boards on its way out)."""
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            stop(self._proc)
             self._proc = None
 
     def __enter__(self) -> Self:
