@@ -15,11 +15,12 @@ export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
 NODE_DIR := $(VENV)/node
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json conformance/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: help emulate flash deploy provision discover bench soak test lint format boards conformance-tools clean
+.PHONY: conformance help emulate flash deploy provision discover gateway bench soak test lint format boards conformance-tools clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 	@echo "  Variables: BOARD=$(BOARD) (see boards/), HTTP_PORT=<port> for emulate, NO_TOKEN=1"
+	@echo "  Gateway: BROKER=host[:port] (the MQTT broker), GATEWAY_PORT=8080"
 	@echo "  Real boards: PORT=/dev/ttyUSB0 (default: the one found), FIRMWARE=image.bin, SSID=network (password asked)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -56,12 +57,18 @@ provision: $(STAMP)  ## Give a board Wi-Fi and a new token over serial: SSID=nam
 
 discover: $(STAMP)  ## List the boards announcing MCP (_mcp._tcp) on the LAN
 	@$(BIN)/boardmcp discover
+gateway: $(STAMP)  ## One MCP endpoint for every board on an MQTT broker: BROKER=host[:port] [GATEWAY_PORT=8080]
+	@$(BIN)/boardmcp gateway --broker "$(BROKER)" $(if $(GATEWAY_PORT),--port $(GATEWAY_PORT))
+
 bench: $(STAMP)  ## Benchmark the firmware beside FastMCP; writes docs/BENCHMARKS.md (QUICK=1: fewer requests)
 	@command -v valgrind >/dev/null || echo "bench: valgrind not found, so no instruction count (Debian: apt-get install valgrind)" >&2
 	@$(BIN)/boardmcp bench --board $(BOARD) $(if $(QUICK),--quick)
 
 soak: $(STAMP)  ## 20,000 mixed requests (HTTP, WebSocket, serial) at the esp32 heap; writes docs/SOAK.md
 	@$(BIN)/boardmcp bench --soak --board $(if $(filter command line,$(origin BOARD)),$(BOARD),esp32)
+
+conformance: $(STAMP)  ## Check a board: TARGET=emulated|http://HOST[:PORT]|serial:/dev/tty.. [BOARD=] [TOKEN=] [DESTRUCTIVE=1] [JUNIT=path]
+	@$(BIN)/boardmcp test --target $(or $(TARGET),emulated) $(if $(filter command line,$(origin BOARD)),--board $(BOARD)) $(if $(TOKEN),--token $(TOKEN)) $(if $(DESTRUCTIVE),--destructive) $(if $(JUNIT),--junit $(JUNIT))
 
 boards: $(STAMP)  ## List the board profiles
 	@$(BIN)/boardmcp boards

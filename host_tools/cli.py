@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -293,6 +294,59 @@ def _bridge(args: argparse.Namespace) -> int:
     return asyncio.run(run_bridge(link, _progress))
 
 
+# -- gateway -----------------------------------------------------------------------------------
+
+
+def _broker_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not host[:port]: {value}") from None
+
+
+def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker", required=True, type=_broker_address, metavar="HOST[:PORT]", help="the MQTT 5 broker (port 1883)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve MCP on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BOARDMCP_GATEWAY_TOKEN"),
+        help="bearer token MCP clients must send (default: $BOARDMCP_GATEWAY_TOKEN; none: no auth)",
+    )
+    parser.add_argument("--username", help="MQTT username")
+    parser.add_argument(
+        "--password", default=os.environ.get("BOARDMCP_MQTT_PASSWORD"), help="MQTT password ($BOARDMCP_MQTT_PASSWORD)"
+    )
+    parser.add_argument(
+        "--servers", default="#", metavar="FILTER", help="server-name filter, e.g. 'boardmcp/#' (default: '#', all)"
+    )
+    parser.add_argument(
+        "--expose",
+        metavar="BOARD",
+        help="also serve this board's tools, prompts and resources under their own names (one board, or "
+        "clients that expect bare names); BOARD is its prefix, as the `boards` tool lists it",
+    )
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    import logging  # noqa: PLC0415
+
+    from host_tools.gateway.fleet import Fleet  # noqa: PLC0415  (aiomqtt, uvicorn only for the gateway)
+    from host_tools.gateway.server import Gateway  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="boardmcp gateway: %(message)s", stream=sys.stderr)
+    host, port = args.broker
+    fleet = Fleet(host, port, username=args.username, password=args.password, server_filter=args.servers)
+    print(f"MCP endpoint:  http://{args.host}:{args.port}/mcp", flush=True)
+    print(f"Broker:        {host}:{port} (servers matching {args.servers!r})", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Gateway(fleet, expose=args.expose).serve(args.host, args.port, args.token))
+    return 0
+
+
 # -- bench ---------------------------------------------------------------------------------------
 
 
@@ -315,6 +369,11 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=int, default=20000, help="requests in a --soak (default: 20000)")
     parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
     parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="instead: MCP over MQTT and the fleet gateway (20 boards; needs mosquitto); writes docs/GATEWAY-BENCH.md",
+    )
+    parser.add_argument(
         "--out", type=Path, help="the Markdown report (default: docs/BENCHMARKS.md; the chart goes beside it)"
     )
     parser.add_argument("--workdir", type=Path, help="where the boards' files live (default: build/bench)")
@@ -322,6 +381,14 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.gateway:
+        from host_tools.bench.gateway import default_out, run_gateway_bench  # noqa: PLC0415
+
+        calls = {"full": 500, "quick": 200, "smoke": 20}[args.level]
+        run_gateway_bench(
+            args.out or default_out(), args.workdir or repo_root() / "build" / "bench-gateway", calls, _progress
+        )
+        return 0
     from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
 
     if args.level == "soak":
@@ -360,6 +427,38 @@ def _soak(args: argparse.Namespace) -> int:
         _progress(f"soak failed: {exc}")
         return 1
     return 0 if result.passed else 1
+
+
+# -- test ----------------------------------------------------------------------------------------
+
+
+def _test_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", default="emulated", help="emulated (default), http://HOST[:PORT] or serial:/dev/tty..."
+    )
+    parser.add_argument("--board", help="the board's profile (default: every profile when emulated, else esp32s3)")
+    parser.add_argument(
+        "--token", default=os.environ.get("BOARDMCP_TOKEN"), help="the board's bearer token (default: $BOARDMCP_TOKEN)"
+    )
+    parser.add_argument(
+        "--destructive",
+        action="store_true",
+        help="also run checks that drive a real board's outputs (loopback pairs, the LED); emulated boards always do",
+    )
+    parser.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML here")
+
+
+def _test(args: argparse.Namespace) -> int:
+    import subprocess  # noqa: PLC0415
+
+    argv = [sys.executable, "-m", "pytest", str(repo_root() / "tests" / "conformance"), "-p", "no:cacheprovider"]
+    argv += ["--conformance-report", "--tb=short", "--target", args.target]
+    argv += ["--board", args.board] if args.board else []
+    argv += ["--token", args.token] if args.token else []
+    argv += ["--destructive"] if args.destructive else []
+    argv += ["--junitxml", str(args.junit)] if args.junit else []
+    _progress(f"checking {args.target} (each dot is one check; the report follows)")
+    return subprocess.call(argv, cwd=repo_root())
 
 
 VERBS: tuple[_Verb, ...] = (
@@ -434,6 +533,43 @@ VERBS: tuple[_Verb, ...] = (
         "tools/call; the same requests against a FastMCP server. Needs valgrind for the instruction count.",
         _bench_arguments,
         _bench,
+    ),
+    _Verb(
+        "test",
+        "check a board (emulated, on the LAN, or on serial) against the MCP and hardware contracts",
+        "Run the checks in tests/conformance against the target, over every transport it offers\n"
+        "(HTTP and WebSocket for a URL, the console for serial:) in both protocol eras: the MCP\n"
+        "contract (lifecycle, every advertised method, error codes, HTTP statuses, sessions,\n"
+        "Origin/Host, token, size bounds) and the hardware contract of --board's profile (sensors\n"
+        "within their datasheet ranges, ADC within range, forbidden pins refused; loopback pairs\n"
+        "read back, which drives outputs: --destructive). The official MCP conformance suites run\n"
+        "too when the target is on localhost without a token (else the report says why not).\n"
+        "`emulated` starts a board of --board (default: one of every profile) and stops it.\n\n"
+        "The report lists each check: PASS/FAIL/SKIP, the spec section or datasheet limit it checks,\n"
+        "and on failure what to do. Exit status 0 when every check passed or was skipped.\n\n"
+        "  boardmcp test                                              # emulated boards, every profile\n"
+        "  boardmcp test --target http://192.168.1.23 --board esp32s3 --token s3cret --junit out.xml\n"
+        "  boardmcp test --target serial:/dev/ttyACM0 --board esp32c3",
+        _test_arguments,
+        _test,
+    ),
+    _Verb(
+        "gateway",
+        "serve every board on an MQTT broker as one MCP endpoint (Streamable HTTP)",
+        "Connect to an MQTT 5 broker as an MCP-over-MQTT client (EMQX's MCP over MQTT specification),\n"
+        "find every MCP server by its retained presence, initialize with each, and serve them all as one\n"
+        "Streamable HTTP MCP endpoint on /mcp:\n"
+        "  <board>.<tool>         a board's tool (board: the last level of its server-name, e.g. boardmcp-1a2b)\n"
+        "  <board>.<prompt>       a board's prompt\n"
+        "  board://<board>/<uri>  a board's resource (or resource template) at its own <uri>\n"
+        "  all.<tool>             that tool on every board at once, results by board\n"
+        "  boards                 the boards present\n"
+        "--expose BOARD serves one board's entries under their own names as well.\n"
+        "Boards appear and vanish as their presence changes; clients are told (list_changed).\n"
+        'A board serves MCP over MQTT when its config.json has "mqtt": {"broker": "host", ...}.\n\n'
+        "  boardmcp gateway --broker 192.168.1.5 --port 8080",
+        _gateway_arguments,
+        _gateway,
     ),
     _Verb(
         "boards",

@@ -118,6 +118,7 @@ class Profile:
     i2c: tuple[I2CBus, ...] = ()
     adc: tuple[AdcChannel, ...] = ()
     sensors: tuple[Sensor, ...] = ()
+    loopback: tuple[tuple[int, int], ...] = ()  # pin pairs wired together, for the conformance checks
 
     def hostname_for(self, board_id: str) -> str:
         """The board's hostname, e.g. `boardmcp-a1b2c3` for id `a1b2c3`."""
@@ -326,9 +327,16 @@ def _validate_hardware(profile: Profile, fail: Callable[[str], ProfileError]) ->
                 raise fail(f"gpio_allow: pin {pin} is reserved ({group.reason})")
         if pin in claimed:
             raise fail(f"gpio_allow: pin {pin} is already used by {claimed[pin]}")
+    loopback = raw.get("loopback", [])
+    if not isinstance(loopback, list) or not all(isinstance(p, list) and len(p) == 2 and _ints(p) for p in loopback):
+        raise fail("loopback must be a list of [out_pin, in_pin] pairs")
+    for out, inp in loopback:
+        if out == inp or out not in allow or inp not in allow:
+            raise fail(f"loopback [{out}, {inp}]: two different pins of gpio_allow")
     return replace(
         profile,
         gpio_allow=tuple(allow),
+        loopback=tuple((p[0], p[1]) for p in loopback),
         adc2_pins=tuple(adc2["pins"]),
         i2c=tuple(buses),
         adc=tuple(channels),

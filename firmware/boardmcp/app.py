@@ -10,27 +10,27 @@ from . import NAME, VERSION, config, net, ratelimit
 from .auth import Guard
 from .registry import Registry
 from .server import Server
-from .tools import gpio, system
 from .transport.http import HTTPServer
 
+CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
 WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
 _WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
 SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
 
 
 def build_server(profile):
-    """The MCP server with every tool the profile calls for."""
-    reg = Registry()
-    system.register(reg, profile)
-    gpio.register(reg, profile)
+    """The MCP server with every tool the profile calls for (published to the catalog; each
+    tools module is loaded when a request needs it)."""
+    reg = Registry(CATALOG, profile)
+    reg.publish("system")
+    reg.publish("gpio")
     for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
         if profile.get(name):
-            _settle()
-            __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+            reg.publish(name)
     for name in profile.get("fixtures", ()):
         # Test fixtures (the conformance suites', faults), only on profiles that ask for them.
-        _settle()
-        __import__("boardmcp.tools." + name, None, None, ("register",)).register(reg, profile)
+        reg.publish(name)
+    reg.seal()
     _settle()
     return Server(reg, profile["name"])
 
@@ -81,8 +81,14 @@ def main():
     if rate:
         ratelimit.configure(rate["per_s"], rate["burst"])
     watchdog_ms = cfg.get("watchdog_ms", WATCHDOG_MS)
+    mqtt = None
+    if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
+        _settle()
+        from .transport.mqtt import MQTT
+
+        mqtt = MQTT(http.server, cfg["mqtt"], name)
     try:
-        asyncio.run(_serve(http, ip, cfg.get("serial", True), wifi, watchdog_ms))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True), mqtt, wifi, watchdog_ms))
     except KeyboardInterrupt:
         # The console user wants the REPL: keep the watchdog from resetting the board under them.
         # Any other way out leaves it unfed, so a crashed server comes back by itself.
@@ -92,16 +98,19 @@ def main():
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
+        if mqtt:
+            mqtt.close()  # no DISCONNECT: the broker publishes the will, clearing our presence
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip, serial, wifi, watchdog_ms):
-    # The server, and beside it the watchdog's feeder, the Wi-Fi watch and the console transport.
+async def _serve(http, ip, serial, mqtt, wifi, watchdog_ms):
+    # The server, and beside it the watchdog's feeder, the Wi-Fi watch, MQTT and the console transport.
     await http.start()
     asyncio.create_task(_supervise(http, machine.WDT(timeout=watchdog_ms) if watchdog_ms else None))  # noqa: RUF006
     # Rejoin after Wi-Fi drops; a new address (DHCP) is added to the hosts requests may name.
     asyncio.create_task(net.keep_connected(wifi["ssid"], wifi.get("password", ""), http.guard.add_host))  # noqa: RUF006
-    watcher = _watch(http.server)
+    if mqtt:
+        asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
     if serial:
         _settle()
         from .transport import serial as console  # only boards serving on the console load it
@@ -115,17 +124,6 @@ async def _serve(http, ip, serial, wifi, watchdog_ms):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
-        if watcher is not None and watcher.done():  # it never returns: a bug ended it
-            watcher = _watch(http.server)
-
-
-def _watch(server):
-    # The task that tells subscribers when a sensor reading moved (None without sensors).
-    if not any(r["uri"].startswith("sensor://") for r in server.registry.resources):
-        return None
-    from .tools import sensors
-
-    return asyncio.create_task(sensors.watch(server))
 
 
 async def _supervise(http, wdt):

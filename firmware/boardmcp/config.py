@@ -1,5 +1,7 @@
 """The board's two JSON files: `board.json` (the profile, what the hardware is) and
-`config.json` (this installation: Wi-Fi, token, HTTP port). Both sit at the filesystem root.
+`config.json` (this installation: Wi-Fi, token, HTTP port; optionally `mqtt`: broker, port,
+username, password, tls, server_name, server_id, keepalive, see transport/mqtt.py). Both sit at
+the filesystem root.
 
     profile, cfg = config.load()
     config.update(wifi={"ssid": "lab", "password": "..."}, token="...")

@@ -4,6 +4,7 @@ msg, kind = jsonrpc.decode(b'{"jsonrpc":"2.0","id":1,"method":"ping"}')
 body = jsonrpc.result(msg["id"], {})
 """
 
+import io
 import json
 
 from micropython import const
@@ -15,6 +16,7 @@ INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 
 STREAM_ITEMS = const(4)  # results with longer lists are streamed item by item
+RAW_PIECE = const(512)  # a Raw value is copied (and streamed) in pieces of this size
 MAX_DEPTH = const(32)  # JSON nesting; deeper documents are refused before parsing
 
 # What decode() found: a request wants a response, the other two do not.
@@ -115,9 +117,42 @@ def _check_depth(body, start, end):
             depth -= 1
 
 
+class Raw:
+    """A JSON array whose items are already encoded, as bytes start..end of a file
+    (`item,item,...`): a result's value that is sent without being parsed or held."""
+
+    def __init__(self, path, start, end):
+        self.path = path
+        self.start = start
+        self.end = end
+
+
+_piece = bytearray(RAW_PIECE)
+
+
+def _raw(stream, raw):
+    # Copy a Raw value into the stream as a JSON array, yielding after each piece.
+    stream.write(b"[")
+    n = raw.end - raw.start
+    if n:
+        mv = memoryview(_piece)
+        with open(raw.path, "rb") as f:
+            f.seek(raw.start)
+            while n:
+                got = f.readinto(mv[: min(n, RAW_PIECE)])
+                if not got:
+                    raise OSError("catalog file ends early: " + raw.path)
+                stream.write(mv[:got])
+                n -= got
+                yield
+    stream.write(b"]")
+
+
 def result(rid, value):
     """Encode a success response as bytes."""
-    return json.dumps({"jsonrpc": "2.0", "id": rid, "result": value}).encode()
+    out = io.BytesIO()
+    dump_result(out, rid, value)
+    return out.getvalue()  # pyright: ignore[reportAttributeAccessIssue] (the esp32 stubs' BytesIO lacks it; the port has it)
 
 
 def is_large(value):
@@ -126,11 +161,18 @@ def is_large(value):
         v = value[key]
         if isinstance(v, list) and len(v) > STREAM_ITEMS:
             return True
+        if isinstance(v, Raw) and v.end - v.start > RAW_PIECE:
+            return True
     return False
 
 
 def dump_result(stream, rid, value):
     """Write a success response to a stream: no string of the whole response is built."""
+    for key in value:
+        if isinstance(value[key], Raw):
+            for _ in dump_pieces(stream, rid, value):
+                pass
+            return
     stream.write(b'{"jsonrpc": "2.0", "id": ')
     json.dump(rid, stream)
     stream.write(b', "result": ')
@@ -139,8 +181,9 @@ def dump_result(stream, rid, value):
 
 
 def dump_pieces(stream, rid, value):
-    """Like dump_result(), yielding after each item of the result's lists, so the caller can
-    send what the stream holds and rewind it: the board never holds a long list's response."""
+    """Like dump_result(), yielding after each item of the result's lists (and each piece of a
+    Raw value), so the caller can send what the stream holds and rewind it: the board never
+    holds a long list's response."""
     stream.write(b'{"jsonrpc": "2.0", "id": ')
     json.dump(rid, stream)
     stream.write(b', "result": {')
@@ -152,7 +195,10 @@ def dump_pieces(stream, rid, value):
         json.dump(key, stream)
         stream.write(b": ")
         v = value[key]
-        if isinstance(v, list):
+        if isinstance(v, Raw):
+            for _ in _raw(stream, v):
+                yield
+        elif isinstance(v, list):
             stream.write(b"[")
             for i in range(len(v)):
                 if i:

@@ -1,8 +1,21 @@
 """What the MCP server offers: tools, resources, resource templates and prompts.
 
-Each entry is its published definition plus the function that serves it:
+Each entry is its published definition plus the function that serves it. The definitions live
+on flash, in a catalog of files written at boot, and are sent from there as they are; what
+serves them lives in the tools modules (tools/), which are loaded when a request needs one and
+unloaded again when the heap runs short. So the heap holds the catalog's index, not the
+definitions, and only the code the requests use.
 
-    reg = Registry()
+    reg = Registry("catalog", profile)
+    reg.publish("system")   # runs tools/system.py's register(reg, profile), then unloads it
+    reg.seal()
+    await reg.call_tool("system_info", {}, ctx)   # loads tools/system.py again, and keeps it
+
+A tools module's `register(reg, profile)` may run more than once (to publish at boot, then each
+time the module is loaded again), and its module-level state starts afresh each time (keep what
+must last, like the boot time, in the boardmcp package). `reg.booting` is True only on the
+first run, at boot: the time to put hardware in its initial state. It adds its entries with:
+
     reg.add_tool({"name": "led", "description": "...", "inputSchema": {...}}, set_led)
     reg.add_resource({"uri": "sensor://bme280", "name": "bme280", "mimeType": "application/json"}, read)
     reg.add_template({"uriTemplate": "pin://{n}", "name": "pin"}, read_pin)
@@ -16,13 +29,28 @@ Each entry is its published definition plus the function that serves it:
 - Prompt getters are `fn(args, ctx) -> {"messages": [...]}` (args are strings, already checked
   against the declared arguments).
 - `complete` (prompts and templates): `fn(argument_name, value, context_args) -> [str]`.
+- A module that defines `watch(server)` has it run as a task once a client subscribes to one of
+  its resources (it tells subscribers when a reading moved).
+- A module with `RESIDENT = True` stays loaded (one whose entries change at run time).
+- Entries added outside any module's register() (at run time, or by a test) stay loaded.
 """
 
+import asyncio
+import gc
 import json
+import os
 import sys
+from array import array
+
+from micropython import const
 
 from . import schema
-from .jsonrpc import Error
+from .jsonrpc import Error, Raw
+
+# Free heap a board keeps for connections and requests: when less is free after a tool call or a
+# resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
+# slower but serving; a roomy one keeps them).
+LOW_WATER = const(20480)
 
 
 class ToolError(Exception):
@@ -81,42 +109,205 @@ def match_template(template, uri):
     return out if u == len(uri) else None
 
 
-class Registry:
-    """Definitions in publication order, and what serves each of them."""
+class Catalog:
+    """One published list (tools, resources, templates or prompts). Its file holds the
+    definitions as JSON, each followed by a comma, in publication order; a page of the list is
+    one slice of it. The heap holds each entry's key and end offset, the module that serves it,
+    and what serves it while that module is loaded."""
 
-    def __init__(self):
-        self.tools = []  # definitions, as tools/list publishes them
-        self.resources = []
-        self.templates = []
-        self.prompts = []
+    def __init__(self, path, key):
+        self.path = path
+        self.key = key  # the definition field that names an entry
+        self.keys = []  # in publication order
+        self.ends = array("I")  # end offset of each entry in the file (past its comma)
+        self.owners = {}  # key -> tools module serving it (None: added outside one; always loaded)
+        self.live = {}  # key -> what serves it, while its module is loaded
+        self._file = open(path, "wb")  # noqa: SIM115 (open while the board publishes at boot; seal() closes it)
+
+    def __len__(self):
+        return len(self.keys)
+
+    def add(self, definition, served, owner):
+        """Publish a definition (or, for an entry its module published before, take what serves it)."""
+        key = definition[self.key]
+        if key in self.owners:
+            if owner is None or self.owners[key] != owner:
+                raise ValueError("duplicate: " + key)
+            self.live[key] = served
+            return
+        if self._file is not None:
+            self._write(self._file, definition)
+        else:
+            with open(self.path, "ab") as f:
+                self._write(f, definition)
+        self.keys.append(key)
+        self.owners[key] = owner
+        self.live[key] = served
+
+    def _write(self, f, definition):
+        json.dump(definition, f)
+        f.write(b",")
+        self.ends.append(f.tell())
+
+    def remove(self, key):
+        """Withdraw an entry (rare: lists that change at run time); the file is rewritten."""
+        i = self.keys.index(key)
+        start = self.ends[i - 1] if i else 0
+        cut = self.ends[i] - start
+        with open(self.path, "rb") as f:
+            data = f.read()
+        with open(self.path, "wb") as f:
+            f.write(memoryview(data)[:start])
+            f.write(memoryview(data)[start + cut :])
+        del self.keys[i]
+        ends = self.ends
+        for j in range(i + 1, len(ends)):
+            ends[j - 1] = ends[j] - cut
+        self.ends = ends[:-1]
+        del self.owners[key]
+        self.live.pop(key, None)
+
+    def page(self, start, end):
+        """Entries start..end-1 as a JSON array straight from the file."""
+        if end <= start:
+            return Raw(self.path, 0, 0)
+        return Raw(self.path, self.ends[start - 1] if start else 0, self.ends[end - 1] - 1)
+
+    def seal(self):
+        """Publishing at boot is over: later entries are appended one at a time."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Registry:
+    """The catalog of every list, and the tools modules that serve its entries."""
+
+    def __init__(self, folder="catalog", profile=None):
+        try:
+            os.mkdir(folder)
+        except OSError:
+            pass  # it exists: its files are written afresh
+        self.tools = Catalog(folder + "/tools", "name")
+        self.resources = Catalog(folder + "/resources", "uri")
+        self.templates = Catalog(folder + "/templates", "uriTemplate")
+        self.prompts = Catalog(folder + "/prompts", "name")
         self.changing = set()  # "tools", "prompts", "resources": lists that change at run time
-        self._tools = {}  # name -> (inputSchema, handler)
-        self._resources = {}  # uri -> (definition, reader)
-        self._templates = []  # (definition, reader, complete), in order
-        self._prompts = {}  # name -> (definition, getter, complete)
+        self.profile = profile  # what each module's register() is given
+        self.booting = True  # until seal(): register() runs for the first time
+        self._owner = None  # the module whose register() is running
+        self._modules = {}  # loaded module -> the sys.modules names it brought in
+        self._resident = set()  # modules never unloaded
+        self._watchers = {}  # module -> its watch() task
+
+    # -- modules ------------------------------------------------------------------------------
+
+    def publish(self, module):
+        """At boot: run tools module `module`'s register() to publish its entries, then unload
+        it (unless it is RESIDENT), so boot leaves only the catalog's index in the heap."""
+        self._load(module)
+        self.evict()
+
+    def seal(self):
+        """Boot is over: close the catalog's files."""
+        self.booting = False
+        for catalog in (self.tools, self.resources, self.templates, self.prompts):
+            catalog.seal()
+
+    def evict(self):
+        """Unload every tools module that is not RESIDENT, with the modules it imported: their
+        code and state leave the heap, and the next request that needs one loads it again."""
+        resident = self._resident
+        for catalog in (self.tools, self.resources, self.templates, self.prompts):
+            owners = catalog.owners
+            live = catalog.live
+            for key in list(live):
+                owner = owners[key]
+                if owner is not None and owner not in resident:
+                    del live[key]
+        keep = set()
+        for module in list(self._modules):
+            if module in resident:
+                keep.update(self._modules[module])
+            else:
+                del self._modules[module]
+        # Every tools module and driver, including drivers a handler imported on first use;
+        # deepest first, so each is unhooked from a package that is still there.
+        names = [m for m in sys.modules if m.startswith(_UNLOADABLE) and m not in keep]
+        names.sort(reverse=True)
+        for name in names:
+            _unload(name)
+        gc.collect()
+
+    def trim(self):
+        """Unload the tools modules when the free heap is below LOW_WATER (after a collection)."""
+        if len(self._modules) > len(self._resident) and gc.mem_free() < LOW_WATER:
+            gc.collect()
+            if gc.mem_free() < LOW_WATER:
+                self.evict()
+
+    def _load(self, module):
+        before = list(sys.modules)
+        self._owner = module
+        try:
+            mod = __import__("boardmcp.tools." + module, None, None, ("register",))
+            mod.register(self, self.profile)
+        finally:
+            self._owner = None
+            # What it brought in (even if the load failed half-way), and itself (even if
+            # something imported it before): what a RESIDENT module keeps loaded.
+            names = self._modules.get(module) or []
+            own = "boardmcp.tools." + module
+            for m in sys.modules:
+                if (m == own or (m.startswith("boardmcp.") and m not in before)) and m not in names:
+                    names.append(m)
+            self._modules[module] = names
+        if getattr(mod, "RESIDENT", False):
+            self._resident.add(module)
+        return mod
+
+    def _served(self, catalog, key):
+        # What serves an entry, loading its module if it is not (KeyError: no such entry).
+        served = catalog.live.get(key)
+        if served is None:
+            module = catalog.owners[key]
+            try:
+                self._load(module)
+            except MemoryError:
+                self.evict()  # other modules' code makes room for this one
+                self._load(module)
+            served = catalog.live[key]
+        return served
+
+    def watch(self, uri, server):
+        """A client subscribed to `uri`: start its module's watch(server) task, if it has one
+        and it is not running."""
+        module = self.resources.owners.get(uri)
+        task = self._watchers.get(module)
+        if module is None or (task is not None and not task.done()):
+            return
+        self._served(self.resources, uri)
+        fn = getattr(sys.modules["boardmcp.tools." + module], "watch", None)
+        if fn is not None:
+            self._watchers[module] = asyncio.create_task(fn(server))
 
     # -- tools ------------------------------------------------------------------------------
 
     def add_tool(self, definition, handler):
         """Register a tool. The definition is published as is; its inputSchema guards the handler."""
-        name = definition["name"]
-        if name in self._tools:
-            raise ValueError("duplicate tool: " + name)
-        self.tools.append(definition)
-        self._tools[name] = (definition["inputSchema"], handler)
+        self.tools.add(definition, (definition["inputSchema"], handler), self._owner)
 
     def remove_tool(self, name):
         """Withdraw a tool (announce it with server.list_changed("tools"))."""
-        del self._tools[name]
-        self.tools = [t for t in self.tools if t["name"] != name]
+        self.tools.remove(name)
 
     def has_tool(self, name):
         """True when a tool of that name is registered."""
-        return name in self._tools
+        return name in self.tools.owners
 
     def tool_schema(self, name):
         """The inputSchema of a registered tool."""
-        return self._tools[name][0]
+        return self._served(self.tools, name)[0]
 
     async def call_tool(self, name, args, ctx):
         """Validate args against the tool's inputSchema, run it, and return a CallToolResult.
@@ -125,7 +316,7 @@ class Registry:
         caller (a model) sees what to fix. MemoryError, protocol errors (jsonrpc.Error) and
         the server's control flow (needing input, cancellation) propagate.
         """
-        input_schema, handler = self._tools[name]
+        input_schema, handler = self._served(self.tools, name)
         err = schema.check(input_schema, args)
         if err:
             return failure("Invalid arguments for tool %s: %s" % (name, err))
@@ -133,6 +324,7 @@ class Registry:
             result = handler(args, ctx)
             if _is_coroutine(result):
                 result = await result
+            self.trim()
             return result
         except ToolError as e:
             return failure("%s: %s" % (name, e))
@@ -146,52 +338,45 @@ class Registry:
 
     def add_resource(self, definition, reader):
         """Register a resource at a fixed URI."""
-        uri = definition["uri"]
-        if uri in self._resources:
-            raise ValueError("duplicate resource: " + uri)
-        self.resources.append(definition)
-        self._resources[uri] = (definition, reader)
+        self.resources.add(definition, (definition.get("mimeType"), reader), self._owner)
 
     def add_template(self, definition, reader, complete=None):
         """Register a resource template (`uriTemplate`, level-1 `{var}` expressions)."""
-        self.templates.append(definition)
-        self._templates.append((definition, reader, complete))
+        self.templates.add(definition, (definition.get("mimeType"), reader, complete), self._owner)
 
     def has_resource(self, uri):
         """True when the URI names a fixed resource (those are the subscribable ones)."""
-        return uri in self._resources
+        return uri in self.resources.owners
 
     def read_resource(self, uri):
         """Return the `contents` list for a URI; raise NotFound when nothing is there."""
-        entry = self._resources.get(uri)
-        if entry is not None:
-            definition, reader = entry
-            return _contents(uri, definition, reader(uri))
-        for definition, reader, _ in self._templates:
-            variables = match_template(definition["uriTemplate"], uri)
+        if uri in self.resources.owners:
+            mime, reader = self._served(self.resources, uri)
+            contents = _contents(uri, mime, reader(uri))
+            self.trim()
+            return contents
+        for template in self.templates.keys:
+            variables = match_template(template, uri)
             if variables is not None:
-                return _contents(uri, definition, reader(uri, variables))
+                mime, reader, _ = self._served(self.templates, template)
+                return _contents(uri, mime, reader(uri, variables))
         raise NotFound(uri)
 
     # -- prompts ----------------------------------------------------------------------------
 
     def add_prompt(self, definition, getter, complete=None):
         """Register a prompt; `arguments` in the definition declare what get() accepts."""
-        name = definition["name"]
-        if name in self._prompts:
-            raise ValueError("duplicate prompt: " + name)
-        self.prompts.append(definition)
-        self._prompts[name] = (definition, getter, complete)
+        self.prompts.add(definition, (definition, getter, complete), self._owner)
 
     def remove_prompt(self, name):
         """Withdraw a prompt (announce it with server.list_changed("prompts"))."""
-        del self._prompts[name]
-        self.prompts = [p for p in self.prompts if p["name"] != name]
+        self.prompts.remove(name)
 
     def prompt(self, name):
         """(definition, getter) for a prompt name, or None."""
-        entry = self._prompts.get(name)
-        return None if entry is None else entry[:2]
+        if name not in self.prompts.owners:
+            return None
+        return self._served(self.prompts, name)[:2]
 
     # -- completion -------------------------------------------------------------------------
 
@@ -200,21 +385,31 @@ class Registry:
         Raises KeyError when the reference names nothing registered."""
         kind = ref.get("type")
         if kind == "ref/prompt":
-            return self._prompts[ref.get("name")][2]
+            return self._served(self.prompts, ref.get("name"))[2]
         if kind == "ref/resource":
             uri = ref.get("uri")
-            for definition, _, complete in self._templates:
-                if definition["uriTemplate"] == uri:
-                    return complete
-            if uri in self._resources:
+            if uri in self.templates.owners:
+                return self._served(self.templates, uri)[2]
+            if uri in self.resources.owners:
                 return None
         raise KeyError(ref)
 
 
-def _contents(uri, definition, value):
+_UNLOADABLE = ("boardmcp.tools", "boardmcp.hw")  # module names evict() may unload
+
+
+def _unload(name):
+    # Forget module `name`: out of sys.modules and off its package, so nothing holds it.
+    sys.modules.pop(name, None)
+    dot = name.rfind(".")
+    parent = sys.modules.get(name[:dot])
+    if parent is not None and hasattr(parent, name[dot + 1 :]):
+        delattr(parent, name[dot + 1 :])
+
+
+def _contents(uri, mime, value):
     if isinstance(value, str):
         item = {"uri": uri, "text": value}
-        mime = definition.get("mimeType")
         if mime:
             item["mimeType"] = mime
         return [item]

@@ -57,6 +57,7 @@ async def subscribe(srv, ctx, params):
     if uri not in subs and len(subs) >= MAX_SUBSCRIPTIONS:
         raise Error(INVALID_PARAMS, "At most %d subscriptions per session" % MAX_SUBSCRIPTIONS)
     subs.add(uri)
+    srv.registry.watch(uri, srv)
     return {}
 
 
@@ -87,6 +88,7 @@ async def listen(srv, ctx, params):
         for uri in uris:
             if isinstance(uri, str) and srv.registry.has_resource(uri) and len(watched) < MAX_SUBSCRIPTIONS:
                 watched.add(uri)
+                srv.registry.watch(uri, srv)
         honoured["resourceSubscriptions"] = list(watched)
     meta = {_K_SUBSCRIPTION: ctx.id}
     await ctx.notify("notifications/subscriptions/acknowledged", {"notifications": honoured, "_meta": meta})

@@ -7,6 +7,8 @@ Unknown keywords are ignored (they are still published verbatim in tools/list).
     err = schema.check({"type": "integer", "minimum": 0}, -1)   # -> "must be >= 0"
 """
 
+_NONE = {}  # no properties (never written to)
+
 
 def _type_ok(name, value):
     if name == "string":
@@ -28,6 +30,16 @@ def _type_ok(name, value):
     return True
 
 
+def _types_ok(t, value):
+    # `type` is one name or a list of them.
+    if isinstance(t, list):
+        for name in t:
+            if _type_ok(name, value):
+                return True
+        return False
+    return _type_ok(t, value)
+
+
 def _where(path):
     return path if path else "arguments"
 
@@ -35,13 +47,8 @@ def _where(path):
 def check(schema, value, path=""):
     """Return None when value conforms to schema, else a message naming the offending field."""
     t = schema.get("type")
-    if t is not None:
-        names = t if isinstance(t, list) else (t,)
-        for name in names:
-            if _type_ok(name, value):
-                break
-        else:
-            return "%s must be of type %s" % (_where(path), " or ".join(names))
+    if t is not None and not _types_ok(t, value):
+        return "%s must be of type %s" % (_where(path), " or ".join(t) if isinstance(t, list) else t)
     if "enum" in schema and value not in schema["enum"]:
         return "%s must be one of: %s" % (_where(path), ", ".join([str(v) for v in schema["enum"]]))
     if "const" in schema and value != schema["const"]:
@@ -83,7 +90,7 @@ def check(schema, value, path=""):
         for name in schema.get("required", ()):
             if name not in value:
                 return "%s is required" % (path + "." + name if path else name)
-        props = schema.get("properties", {})
+        props = schema.get("properties") or _NONE
         extra = schema.get("additionalProperties", True)
         for name in value:
             sub = props.get(name)

@@ -277,19 +277,21 @@ class Server:
 
     # -- pagination ---------------------------------------------------------------------------
 
-    def page(self, key, items, params, letter):
-        """One page of a list result; cursors are opaque to clients (a letter for the list plus
-        the offset of the page). A cursor this server did not hand out is -32602."""
+    def page(self, key, catalog, params, letter):
+        """One page of a list result, straight from the registry's catalog; cursors are opaque
+        to clients (a letter for the list plus the offset of the page). A cursor this server did
+        not hand out is -32602."""
         cursor = params.get("cursor")
         start = 0
+        n = len(catalog)
         if cursor is not None:
             ok = isinstance(cursor, str) and len(cursor) > 1 and cursor[0] == letter and cursor[1:].isdigit()
             start = int(cursor[1:]) if ok else 0
-            if not ok or start <= 0 or start >= len(items):
+            if not ok or start <= 0 or start >= n:
                 raise Error(INVALID_PARAMS, "Invalid cursor: pass back a nextCursor this list returned")
-        end = start + self.page_size
-        result = {key: items if start == 0 and end >= len(items) else items[start:end]}
-        if end < len(items):
+        end = min(start + self.page_size, n)
+        result = {key: catalog.page(start, end)}
+        if end < n:
             result["nextCursor"] = letter + str(end)
         return result
 

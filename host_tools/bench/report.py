@@ -11,6 +11,8 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 
 from host_tools.bench.client import HANDSHAKE, MODERN, Series
+from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
+from host_tools.bench.gateway import default_out as gateway_report
 from host_tools.bench.measure import MODES
 from host_tools.bench.run import BenchOptions, Results
 from host_tools.emulator.runner import SIM_HEAP_BYTES
@@ -21,6 +23,8 @@ TARGET_RATE_RATIO = 7.0
 TARGET_ALLOC = 4 * 1024
 TARGET_HEAP = 64 * 1024
 TARGET_MPY = 64 * 1024
+# The sections of docs/GATEWAY-BENCH.md that BENCHMARKS.md includes.
+GATEWAY_SECTIONS = (DISCOVERY_SECTION, LATENCY_SECTION)
 
 
 def write(res: Results, options: BenchOptions) -> None:
@@ -111,7 +115,38 @@ def markdown(res: Results, options: BenchOptions) -> str:
     out += [f"![latency distribution]({options.out_png.name})", ""]
     out += _heap_section(res)
     out += _footprint_section(res)
+    out += gateway_section(gateway_report())
     return "\n".join(out) + "\n"
+
+
+def gateway_section(path: Path) -> list[str]:
+    """The fleet gateway's figures (discovery time, call latency at 1 and 20 boards), taken from the
+    report the last `boardmcp bench --gateway` wrote: that file stays their one source."""
+    out = ["## Fleet gateway (MCP over MQTT)", ""]
+    if not path.exists():
+        return [*out, f"No `boardmcp bench --gateway` report at `{path.name}` yet: run it, then this again.", ""]
+    sections = _sections(path.read_text())
+    out += [
+        f"From `docs/{path.name}`, as the last `boardmcp bench --gateway` wrote it (its machine, its run; heap and",
+        "the method are there):",
+        "",
+    ]
+    for title in GATEWAY_SECTIONS:
+        body = sections.get(title)
+        out += [f"### {title}", *(body or ["(missing from the gateway report)", ""])]
+    return out
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    # "## Title" -> its lines up to the next "## " heading.
+    sections: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            lines = sections.setdefault(line[3:].strip(), [])
+        else:
+            lines.append(line)
+    return sections
 
 
 def _sensor(res: Results, server: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from host_tools import processes
 from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
 from host_tools.emulator.runner import SIM_HEAP_BYTES, EmulatedBoard, free_port
 from host_tools.profiles import Profile
@@ -159,12 +160,7 @@ class FastMCPServer:
     def stop(self) -> None:
         """Terminate the server."""
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            processes.stop(self.proc)
             self.proc = None
 
     def __enter__(self) -> Self:

@@ -82,8 +82,9 @@ class EmulatedBoard:
     "http" (e.g. {"idle_timeout_ms": 500}), `config_options` to its top level (e.g.
     {"watchdog_ms": 2000}); `provisioned` False stages a config.json without Wi-Fi
     credentials or token, so the board boots into its setup page. `announce` turns on the
-    firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `progress`
-    receives boot messages.
+    firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `mqtt` is
+    config.json's `mqtt` section (broker, port, server_name, ...: the board then also serves MCP over
+    MQTT). `progress` receives boot messages.
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class EmulatedBoard:
         config_options: dict[str, Any] | None = None,
         provisioned: bool = True,
         announce: bool = False,
+        mqtt: dict[str, Any] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -111,6 +113,7 @@ class EmulatedBoard:
         self.config_options = dict(config_options or {})
         self.provisioned = provisioned
         self.announce = announce
+        self.mqtt = dict(mqtt) if mqtt else None
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -147,6 +150,8 @@ class EmulatedBoard:
         if self.provisioned:
             config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
             config["token"] = self.token
+        if self.mqtt:
+            config["mqtt"] = self.mqtt
         return config
 
     def stage(self) -> Path:
@@ -300,7 +305,8 @@ class EmulatedBoard:
 
 def sim_hardware(profile: Profile) -> dict[str, Any]:
     """What is wired to the emulated board, for sim.json: the profile's sensors as device models
-    on their I2C buses (by pins) or 1-Wire pins, and the volts on analog pins."""
+    on their I2C buses (by pins) or 1-Wire pins, the volts on analog pins, and the jumpers between
+    the profile's `loopback` pin pairs."""
     buses = [
         {
             "name": f"i2c{bus.id}",
@@ -317,7 +323,8 @@ def sim_hardware(profile: Profile) -> dict[str, Any]:
         for s in profile.sensors
         if s.pin is not None
     ]
-    return {"i2c": buses, "onewire": wires, "analog": profile.raw.get("emulator", {}).get("analog", {})}
+    analog = profile.raw.get("emulator", {}).get("analog", {})
+    return {"i2c": buses, "onewire": wires, "analog": analog, "loopback": [list(p) for p in profile.loopback]}
 
 
 def _configure_vm_tty(fd: int) -> None:

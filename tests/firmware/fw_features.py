@@ -1,6 +1,7 @@
 # MCP features of server.py and context.py on the MicroPython VM: pagination, resources, prompts,
 # completion, logging levels, requests to the client (both eras), cancellation, listen streams.
 import asyncio
+import json
 
 from boardmcp import jsonrpc
 from boardmcp.context import Context
@@ -100,7 +101,7 @@ async def test_pagination_walks_every_page_and_rejects_bad_cursors():
     while True:
         params = {"cursor": cursor} if cursor else {}
         r = await srv.handle(_req("tools/list", params), False)
-        names += [t["name"] for t in r["tools"]]
+        names += [t["name"] for t in json.loads(jsonrpc.result(1, r))["result"]["tools"]]
         pages += 1
         cursor = r.get("nextCursor")
         if cursor is None:
@@ -194,7 +195,8 @@ async def test_modern_input_required_state_is_signed_and_bound():
     r3 = await srv.handle(call, True)
     assert r3["resultType"] == "complete" and r3["content"][0]["text"] == "AB"
     # Altered state, or state of another tool, is refused.
-    call["params"]["requestState"] = r2["requestState"][:-2] + "00"
+    state = r2["requestState"]
+    call["params"]["requestState"] = state[:-2] + ("11" if state.endswith("00") else "00")
     assert (await _error(srv.handle(call, True))).code == jsonrpc.INVALID_PARAMS
     other = _req("tools/call", {"name": "ask", "_meta": caps}, True)
     other["params"]["requestState"] = r2["requestState"]

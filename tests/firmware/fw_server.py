@@ -1,5 +1,6 @@
 # MCP server tests (both eras), on the MicroPython VM, with a registry of plain tools.
 import asyncio
+import json
 
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, ToolError, structured
@@ -34,6 +35,11 @@ def _req(method, params=None, modern=False):
     if params is not None:
         msg["params"] = params
     return msg
+
+
+def _sent(result):
+    # A result as the client receives it (list pages are sent straight from the catalog's files).
+    return json.loads(jsonrpc.result(1, result))["result"]
 
 
 def _headers(method, name=None, version=V):
@@ -79,7 +85,7 @@ def test_handshake_ping_is_exactly_empty():
 
 def test_tools_list_and_call():
     srv = _server()
-    names = [t["name"] for t in _run(srv, _req("tools/list"), False)["tools"]]
+    names = [t["name"] for t in _sent(_run(srv, _req("tools/list"), False))["tools"]]
     assert names == ["double", "broken"]
     r = _run(srv, _req("tools/call", {"name": "double", "arguments": {"n": 21}}), False)
     assert r["structuredContent"] == 42 and "isError" not in r
@@ -113,7 +119,7 @@ def test_discover_and_modern_results():
     assert r["ttlMs"] >= 0 and r["cacheScope"] in ("public", "private")
     assert r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "boardmcp"
     r = _run(srv, _req("tools/list", modern=True), True, _headers("tools/list"))
-    assert r["resultType"] == "complete" and "ttlMs" in r and len(r["tools"]) == 2
+    assert r["resultType"] == "complete" and "ttlMs" in r and len(_sent(r)["tools"]) == 2
     r = _run(
         srv,
         _req("tools/call", {"name": "double", "arguments": {"n": 1}}, modern=True),

@@ -22,8 +22,10 @@ from host_tools.stage import stage_firmware
 HERE = Path(__file__).parent
 MICROPYTHON = find_micropython()
 # What the test bench wires to the simulated esp32s3: I2C bus 0 on SDA 8 / SCL 9 with one of each
-# I2C part at its default address, a DS18B20 on GPIO 4, and 1.5 V on ADC pin 1.
+# I2C part at its default address, a DS18B20 on GPIO 4, and 1.5 V on ADC pin 1; and the access
+# point in range.
 BENCH = {
+    "wifi": {"ssid": "bench", "password": "bench-password"},
     "i2c": [
         {
             "name": "i2c0",

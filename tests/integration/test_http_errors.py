@@ -3,11 +3,13 @@
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from wire import open_session, parse_response, post, raw_exchange
 
 from host_tools.emulator.runner import EmulatedBoard
+from host_tools.profiles import load_profile
 
 V = "2026-07-28"
 META = {"io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}}
@@ -194,8 +196,12 @@ class _Responses:
         return parse_response(head + b"\r\n\r\n" + rest[:length])
 
 
-def test_body_larger_than_the_connection_buffer(board: EmulatedBoard) -> None:
-    """A body beyond the per-connection buffer (but within the limit) is read whole and served."""
-    body = {"jsonrpc": "2.0", "id": 8, "method": "ping", "params": {"pad": "x" * 6000}}
-    status, _, reply = post(board, body, open_session(board))
+def test_body_larger_than_the_connection_buffer(tmp_path: Path) -> None:
+    """A body beyond the per-connection buffer (but within the limit) is read whole and served.
+
+    On a board of its own: the 6 KB body needs a block that large, and on the board the whole
+    session shares the emulated heap is sometimes too fragmented to have one (issue 8)."""
+    with EmulatedBoard(load_profile("esp32s3"), workdir=tmp_path) as board:
+        body = {"jsonrpc": "2.0", "id": 8, "method": "ping", "params": {"pad": "x" * 6000}}
+        status, _, reply = post(board, body, open_session(board))
     assert (status, reply) == (200, {"jsonrpc": "2.0", "id": 8, "result": {}})

@@ -7,9 +7,12 @@ Which pins may be used is the caller's decision (tools/gpio.py checks the profil
 
 from machine import Pin
 
+from .. import kept
+
 PULLS = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}
-_driven = set()  # pins this driver made outputs: reading them must not turn them into inputs
-_pwms = {}  # pin -> running PWM, stopped when the pin is used otherwise
+# Kept across unloads of this driver, as the pins themselves keep their state:
+_driven = kept("gpio.driven", set)  # pins this driver made outputs: reading them must not make them inputs
+_pwms = kept("gpio.pwms", dict)  # pin -> running PWM, stopped when the pin is used otherwise
 
 
 def _stop_pwm(pin):

@@ -8,6 +8,8 @@ import json
 
 from ..registry import ToolError, failure, text
 
+RESIDENT = True  # its tool and prompt lists change at run time: the registry keeps it loaded
+
 _PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 # 44-byte RIFF/WAVE header (8 kHz, 8-bit mono) and 4 samples of silence.
 _WAV = "UklGRigAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQQAAACAgICA"

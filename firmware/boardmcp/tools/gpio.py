@@ -99,7 +99,8 @@ def _register_led(reg, profile):
         return
     pin = spec["pin"]
     led = Signal(Pin(pin, Pin.OUT), invert=bool(spec.get("active_low")))
-    led.off()
+    if reg.booting:
+        led.off()  # dark from boot; when this module is loaded again the LED keeps its state
 
     def set_led(args, ctx):
         state = args["state"]

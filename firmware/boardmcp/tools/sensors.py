@@ -1,5 +1,6 @@
 """Sensor tools and resources: for each sensor the profile declares, a `read_<name>` tool and a
-`sensor://<name>` resource (JSON, subscribable). `watch()` polls the subscribed ones.
+`sensor://<name>` resource (JSON, subscribable). `watch()` polls the subscribed ones (the
+registry starts it at the first subscription).
 
 Only the drivers of declared sensors are imported; each part is opened (chip id checked) on
 first use and reopened after a failure, so a sensor plugged in later starts working.

@@ -6,10 +6,8 @@ import time
 
 import machine
 
-from .. import VERSION, net
+from .. import BOOT_MS, VERSION, net
 from ..registry import structured
-
-_BOOT_MS = time.ticks_ms()
 
 _READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": False}
 
@@ -37,7 +35,7 @@ def register(reg, profile):
                 "cpu_mhz": machine.freq() // 1000000,
                 "heap_free_bytes": gc.mem_free(),
                 "heap_used_bytes": gc.mem_alloc(),
-                "uptime_s": time.ticks_diff(time.ticks_ms(), _BOOT_MS) / 1000,
+                "uptime_s": time.ticks_diff(time.ticks_ms(), BOOT_MS) / 1000,
                 "wifi": net.state(),
             }
         )

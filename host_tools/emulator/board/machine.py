@@ -82,8 +82,8 @@ def enable_irq(state=0):
     pass
 
 
-# Pin state per GPIO: [mode, pull, latch, external level or None, irq]. A later sensor/wire
-# model drives inputs through _drive().
+# Pin state per GPIO: [mode, pull, latch, external level or None, irq]. A sensor/wire model
+# drives inputs through _drive(); the profile's `loopback` pairs are jumpers between two pins.
 _MODE, _PULL, _LATCH, _EXT, _IRQ = range(5)
 _pins = {}
 
@@ -95,12 +95,49 @@ def _state(pin_id):
     return st
 
 
-def _level(pin_id):
+_wires = None  # pin -> the pin the profile's loopback wires it to
+
+
+def _wired(pin_id):
+    global _wires
+    if _wires is None:
+        _wires = {}
+        for a, b in _boardsim.config().get("loopback", ()):
+            _wires[a] = b
+            _wires[b] = a
+    return _wires.get(pin_id)
+
+
+def _driven(pin_id):
+    # The level a pin drives onto its wire, or None when it drives nothing.
     st = _state(pin_id)
     if st[_MODE] in (Pin.OUT, Pin.OPEN_DRAIN) and not (st[_MODE] == Pin.OPEN_DRAIN and st[_LATCH]):
         return st[_LATCH]
+    return None
+
+
+def _wire_level(pin_id):
+    # The level of the pin wired to this one (before a change), or None without a wire.
+    other = _wired(pin_id)
+    return None if other is None else _level(other)
+
+
+def _wire_edge(pin_id, before):
+    other = _wired(pin_id)
+    if other is not None:
+        _edge(other, before)
+
+
+def _level(pin_id):
+    st = _state(pin_id)
+    own = _driven(pin_id)
+    if own is not None:
+        return own
     if st[_EXT] is not None:
         return st[_EXT]
+    other = _wired(pin_id)
+    if other is not None and _driven(other) is not None:  # a jumper from a driven pin
+        return _driven(other)
     if st[_MODE] == Pin.OPEN_DRAIN:  # released: the bus pull-up wins unless pulled down
         return 0 if st[_PULL] == Pin.PULL_DOWN else 1
     return 1 if st[_PULL] == Pin.PULL_UP else 0
@@ -115,7 +152,7 @@ def _drive(pin_id, level):
 
 def _edge(pin_id, before):
     after = _level(pin_id)
-    irq = _pins[pin_id][_IRQ]
+    irq = _state(pin_id)[_IRQ]
     if irq is None or irq.handler is None or after == before:
         return
     if irq.trig & (Pin.IRQ_RISING if after else Pin.IRQ_FALLING):
@@ -164,7 +201,7 @@ class Pin:
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
         st = _state(self._id)
-        before = _level(self._id)
+        before, wire = _level(self._id), _wire_level(self._id)
         if value is not None:
             st[_LATCH] = 1 if value else 0
         if mode is not None and mode != -1:
@@ -178,13 +215,15 @@ class Pin:
         if drive is not None and drive not in (0, 1, 2, 3):
             raise ValueError("invalid pin drive")
         _edge(self._id, before)
+        _wire_edge(self._id, wire)
 
     def value(self, x=None):
         if x is None:
             return _level(self._id)
-        before = _level(self._id)
+        before, wire = _level(self._id), _wire_level(self._id)
         _state(self._id)[_LATCH] = 1 if x else 0
         _edge(self._id, before)
+        _wire_edge(self._id, wire)
 
     def __call__(self, x=None):
         return self.value(x)

@@ -1,0 +1,250 @@
+"""Conformance checks that run unchanged against any board: `--target emulated` (the default; starts
+an emulated board of `--board`, or of every profile when no board is named), `--target
+http://HOST[:PORT]` (a board on the LAN, `--token`), `--target serial:/dev/tty...`.
+
+Every check carries `@pytest.mark.check(spec=..., hint=...)`: the spec section or datasheet limit it
+checks and what to do when it fails. Both go into the JUnit XML as properties and, with
+`--conformance-report`, into a report for a person at the end of the run (`boardmcp test`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from board_client import ERAS, Client
+from board_target import Target
+
+from host_tools.emulator.runner import EmulatedBoard
+from host_tools.profiles import list_profiles, load_profile
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("boardmcp conformance")
+    group.addoption("--target", default="emulated", help="emulated, http://HOST[:PORT] or serial:/dev/tty...")
+    group.addoption("--board", default=None, help="the board's profile (default: every profile when emulated)")
+    group.addoption("--token", default=os.environ.get("BOARDMCP_TOKEN"), help="the board's bearer token")
+    group.addoption("--destructive", action="store_true", help="also run checks that drive outputs")
+    group.addoption("--conformance-report", action="store_true", help="print the report for a person")
+
+
+def _option(config: pytest.Config, name: str) -> object:
+    # This conftest may load after option parsing (a plain `pytest` from the root): then defaults.
+    defaults = {"--target": "emulated", "--board": None, "--token": None, "--destructive": False}
+    try:
+        return config.getoption(name)
+    except ValueError:
+        return defaults.get(name)
+
+
+def target_kind(config: pytest.Config) -> str:
+    """emulated, http or serial, from --target."""
+    spec = str(_option(config, "--target"))
+    return "emulated" if spec == "emulated" else "serial" if spec.startswith("serial:") else "http"
+
+
+def destructive(config: pytest.Config) -> bool:
+    """Whether checks that drive a real board's outputs may run (--destructive or DESTRUCTIVE=1)."""
+    return bool(_option(config, "--destructive")) or os.environ.get("DESTRUCTIVE") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "check(spec, hint): the spec section a conformance check checks, and a hint")
+    config.pluginmanager.register(Report(config), "boardmcp-conformance-report")
+
+
+# The report's order, which is how a person diagnoses a board: can a client talk to it (protocol),
+# is its HTTP right, then is its hardware right.
+ORDER = ("test_protocol.py", "test_http.py", "test_hardware.py", "test_official.py")
+
+
+_OOM = "-32603 'Out of memory on the board; retry'"
+_ALL = ("http-handshake", "http-modern", "ws-handshake", "ws-modern", "serial-handshake", "serial-modern")
+# Checks that fail on an emulated profile because the firmware's heap runs out (issue 8), each with
+# the symptom measured on `make test`'s order of checks. Not strict: where a fragmented heap runs out
+# varies from run to run. Only these checks: every other check on every profile must pass.
+HEAP_FAILURES: dict[str, str] = {
+    **{
+        f"test_read_only_tools_answer[esp32c3-{p}]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}"
+        for p in _ALL
+    },
+    "test_declared_i2c_sensors_answer[esp32c3]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}",
+    "test_adc_channels_read_within_range[esp32c3]": f"issue 8: esp32c3 (128 KB heap): adc_read answers {_OOM}",
+    "test_adc_channels_read_within_range[esp32s3]": (
+        f"issue 8: esp32s3 (160 KB heap): adc_read after the sensor reads answers {_OOM}"
+    ),
+}
+# Profiles left out of a run over every profile (`make test`), with why; `--board NAME` runs one anyway.
+HEAP_BLOCKED: dict[str, str] = {
+    "esp32": "issue 8: on the esp32 profile (108 KB heap) the firmware runs out of heap part-way through "
+    "the checks, at a different check each run (503s, connections closed at initialize); run it with "
+    "`boardmcp test --board esp32` to see where",
+    "esp32c3": "issue 8: on the esp32c3 profile (128 KB heap) new HTTP connections get 503 part-way through "
+    "the checks when the machine is loaded (it passes alone, `boardmcp test --board esp32c3`)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    boards: dict[str, int] = {}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        # One board at a time (each is started once), and on it the files in ORDER.
+        params = getattr(item, "callspec", None)
+        board = boards.setdefault(str(params.params.get("board_name")) if params else "", len(boards))
+        name = item.path.name
+        return board, ORDER.index(name) if name in ORDER else len(ORDER)
+
+    items.sort(key=rank)  # stable: within a file, pytest's order (one transport and era at a time) stays
+    if target_kind(config) == "emulated":
+        every_profile = not _option(config, "--board")
+        for item in items:
+            if item.name in HEAP_FAILURES:
+                item.add_marker(pytest.mark.xfail(reason=HEAP_FAILURES[item.name], strict=False))
+            params = getattr(item, "callspec", None)
+            blocked = HEAP_BLOCKED.get(str(params.params.get("board_name"))) if params else None
+            if blocked and every_profile:
+                item.add_marker(pytest.mark.skip(reason=blocked))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = metafunc.config
+    kind = target_kind(config)
+    if "board_name" in metafunc.fixturenames:
+        board = _option(config, "--board")
+        names = [str(board)] if board else list_profiles() if kind == "emulated" else ["esp32s3"]
+        metafunc.parametrize("board_name", names, scope="session")
+    if "transport" in metafunc.fixturenames:
+        transports = {"emulated": ["http", "ws", "serial"], "http": ["http", "ws"], "serial": ["serial"]}[kind]
+        metafunc.parametrize("transport", transports, scope="session")
+    given = {n.strip() for m in metafunc.definition.iter_markers("parametrize") for n in _names(m.args[0])}
+    if "era" in metafunc.fixturenames and "era" not in given:
+        metafunc.parametrize("era", ERAS, scope="session")
+
+
+def _names(argnames: str | list[str] | tuple[str, ...]) -> list[str]:
+    return argnames.split(",") if isinstance(argnames, str) else list(argnames)
+
+
+@pytest.fixture(scope="session")
+def target(
+    request: pytest.FixtureRequest, board_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    """The board under test; an emulated one (token on) is started here and stopped after."""
+    profile = load_profile(board_name)
+    spec = str(_option(request.config, "--target"))
+    if spec != "emulated":
+        token = _option(request.config, "--token")
+        yield Target.parse(spec, profile, str(token) if token else None, destructive(request.config))
+        return
+    with EmulatedBoard(profile, workdir=tmp_path_factory.mktemp(f"conformance-{profile.name}"), token="") as board:
+        # An emulated board's outputs drive nothing, so the checks that drive outputs always run.
+        yield Target("emulated", profile, board.url, board.console, board.token, destructive=True)
+
+
+@pytest.fixture
+def http_target(target: Target) -> Target:
+    """The target, when it serves HTTP."""
+    if target.url is None:
+        pytest.skip("the target offers no HTTP endpoint (a serial target)")
+    return target
+
+
+@pytest.fixture(scope="session")
+def _shared(target: Target, transport: str, era: str) -> Iterator[list[Client]]:
+    # The open client of one (transport, era); the session-scoped parameters make pytest run the
+    # checks of one pair together, so one client at a time is open, as one MCP client would be.
+    held: list[Client] = []
+    yield held
+    for c in held:
+        c.close()
+
+
+@pytest.fixture
+def client(target: Target, transport: str, era: str, _shared: list[Client]) -> Client:
+    """A connected client over each transport the target offers, in each protocol era: one session
+    shared by consecutive checks, opened anew when a check left it broken."""
+    if _shared and _shared[0].broken:
+        _shared.pop().close()
+    if not _shared:
+        _shared.append(target.client(transport, era))
+    return _shared[0]
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One check's result as the report shows it."""
+
+    nodeid: str
+    outcome: str  # PASS, FAIL, SKIP, XFAIL (a known issue), XPASS
+    spec: str
+    hint: str
+    detail: str
+
+
+class Report:
+    """Collects each check's outcome with its spec section and hint; prints them at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.outcomes: dict[str, Outcome] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        mark = item.get_closest_marker("check")
+        if mark is not None and not any(k == "spec" for k, _ in item.user_properties):
+            item.user_properties += [("spec", mark.kwargs.get("spec", "")), ("hint", mark.kwargs.get("hint", ""))]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if "tests/conformance/" not in report.nodeid.replace("\\", "/"):
+            return
+        props = dict(report.user_properties)
+        if hasattr(report, "wasxfail"):
+            outcome, detail = "XFAIL" if report.skipped else "XPASS", str(report.wasxfail)
+        elif report.failed:
+            outcome, detail = "FAIL", _first_line(report.longreprtext)
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            outcome, detail = "SKIP", reason.removeprefix("Skipped: ")
+        elif report.when == "call":
+            outcome, detail = "PASS", ""
+        else:
+            return
+        if report.nodeid in self.outcomes and self.outcomes[report.nodeid].outcome == "FAIL":
+            return  # a failed call stays failed whatever teardown says
+        self.outcomes[report.nodeid] = Outcome(
+            report.nodeid, outcome, str(props.get("spec", "")), str(props.get("hint", "")), detail
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not _option(self.config, "--conformance-report") or not self.outcomes:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("boardmcp conformance report")
+        for o in self.outcomes.values():
+            name = o.nodeid.split("tests/conformance/", 1)[-1]
+            write(f"{o.outcome:5} {name}")
+            if o.spec:
+                write(f"      checks: {o.spec}")
+            if o.outcome == "FAIL":
+                write(f"      failed: {o.detail}")
+                if o.hint:
+                    write(f"      to do:  {o.hint}")
+            elif o.outcome in ("SKIP", "XFAIL"):
+                write(f"      skipped: {o.detail}")
+        counts = {k: sum(o.outcome == k for o in self.outcomes.values()) for k in ("PASS", "FAIL", "SKIP", "XFAIL")}
+        summary = f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped"
+        write(f"{summary}, {counts['XFAIL']} known issues (XFAIL)")
+
+
+def _first_line(text: str) -> str:
+    # The assertion's message: pytest's `E   ` lines, else the last line of the traceback.
+    lines = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+    if lines:
+        return " ".join(lines)[:400]
+    rest = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return rest[-1][:400] if rest else "failed"

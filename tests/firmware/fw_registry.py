@@ -1,0 +1,138 @@
+# The registry's catalog on the MicroPython VM: definitions written to flash and sent from there,
+# tools modules unloaded after publishing, loaded again by the request that needs one, and
+# unloaded again to make room.
+import gc
+import json
+import sys
+import time
+
+from boardmcp import jsonrpc
+from boardmcp.registry import Registry, text
+
+PROFILE = {"name": "bench", "chip": "esp32s3"}
+SYSTEM = "boardmcp.tools.system"
+OBJ = {"type": "object"}
+
+
+def _page(catalog, start, end):
+    # A page as the client receives it.
+    return json.loads(jsonrpc.result(1, {"items": catalog.page(start, end)}))["result"]["items"]
+
+
+def _system():
+    reg = Registry("cat_system", PROFILE)
+    reg.publish("system")
+    reg.seal()
+    return reg
+
+
+async def test_publishing_leaves_the_module_unloaded_and_a_call_loads_it():
+    reg = _system()
+    assert SYSTEM not in sys.modules
+    assert [t["name"] for t in _page(reg.tools, 0, 1)] == ["system_info"]
+    assert "outputSchema" in _page(reg.tools, 0, 1)[0]
+    r = await reg.call_tool("system_info", {}, None)
+    assert "structuredContent" in r, r
+    assert r["structuredContent"]["board"] == "bench" and SYSTEM in sys.modules
+    reg.evict()
+    tools = sys.modules.get("boardmcp.tools")
+    assert SYSTEM not in sys.modules and not (tools and hasattr(tools, "system"))
+    r = await reg.call_tool("system_info", {}, None)  # loaded again
+    reg.evict()
+    assert r["structuredContent"]["chip"] == "esp32s3"
+
+
+async def test_evicting_gives_the_module_heap_back():
+    reg = _system()
+    await reg.call_tool("system_info", {}, None)
+    reg.evict()  # first use interns the module's names for good; measure from here
+    gc.collect()
+    before = gc.mem_alloc()
+    await reg.call_tool("system_info", {}, None)
+    gc.collect()
+    loaded = gc.mem_alloc() - before
+    reg.evict()
+    left = gc.mem_alloc() - before
+    assert loaded > 1024, loaded
+    assert left < loaded // 4, (loaded, left)
+
+
+async def test_arguments_are_checked_against_the_published_schema():
+    reg = _system()
+    r = await reg.call_tool("system_info", {"x": 1}, None)
+    reg.evict()
+    assert r["isError"] and "x" in r["content"][0]["text"]
+
+
+def test_pages_are_slices_of_the_file_and_removal_rewrites_it():
+    reg = Registry("cat_pages")
+    reg.seal()
+    for i in range(5):
+        reg.add_tool({"name": "t%d" % i, "description": "d", "inputSchema": OBJ}, lambda a, c: text("ok"))
+    assert [t["name"] for t in _page(reg.tools, 1, 3)] == ["t1", "t2"]
+    assert _page(reg.tools, 2, 2) == []
+    reg.remove_tool("t1")
+    assert not reg.has_tool("t1")
+    assert [t["name"] for t in _page(reg.tools, 0, len(reg.tools))] == ["t0", "t2", "t3", "t4"]
+    reg.add_tool({"name": "t1", "description": "back", "inputSchema": OBJ}, lambda a, c: text("ok"))
+    assert [t["description"] for t in _page(reg.tools, 3, 5)] == ["d", "back"]
+
+
+def test_a_duplicate_name_is_refused():
+    reg = Registry("cat_dup")
+    reg.add_tool({"name": "a", "description": "d", "inputSchema": OBJ}, lambda a, c: text("ok"))
+    try:
+        reg.add_tool({"name": "a", "description": "d", "inputSchema": OBJ}, lambda a, c: text("ok"))
+    except ValueError:
+        return
+    raise AssertionError("duplicate accepted")
+
+
+def test_a_long_page_is_streamed_in_pieces():
+    reg = Registry("cat_long")
+    for i in range(40):
+        reg.add_tool({"name": "tool_%d" % i, "description": "x" * 40, "inputSchema": OBJ}, lambda a, c: text("ok"))
+    result = {"tools": reg.tools.page(0, 40)}
+    assert jsonrpc.is_large(result)
+    out = jsonrpc.io.BytesIO()
+    pieces = sum(1 for _ in jsonrpc.dump_pieces(out, 7, result))
+    assert pieces > 1
+    sent = json.loads(out.getvalue())
+    assert sent["id"] == 7 and [t["name"] for t in sent["result"]["tools"]] == ["tool_%d" % i for i in range(40)]
+
+
+async def test_state_that_must_last_survives_an_unload():
+    reg = _system()
+    before = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    time.sleep_ms(30)
+    reg.evict()
+    after = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    reg.evict()
+    assert after >= before + 0.02, (before, after)  # from boot, not from the module's reload
+
+
+async def test_a_reload_leaves_the_hardware_as_a_client_set_it():
+    reg = Registry("cat_led", {"name": "bench", "chip": "esp32s3", "led": {"pin": 2}, "reserved_pins": []})
+    reg.publish("gpio")
+    reg.seal()
+    r = await reg.call_tool("led", {"state": "on"}, None)
+    assert r["structuredContent"]["on"] is True
+    reg.evict()
+    r = await reg.call_tool("led", {"state": "toggle"}, None)  # loads the module again
+    reg.evict()  # this VM has the esp32's heap: leave it as found
+    assert r["structuredContent"]["on"] is False
+
+
+async def test_a_driven_pin_stays_driven_across_a_reload():
+    profile = {"name": "bench", "chip": "esp32s3", "reserved_pins": [], "led": {"pin": 2}, "gpio_allow": [5]}
+    reg = Registry("cat_gpio", profile)
+    reg.publish("gpio")
+    reg.seal()
+    await reg.call_tool("gpio_write", {"pin": 5, "value": 1}, None)
+    reg.evict()
+    r = await reg.call_tool("gpio_read", {"pin": 5}, None)  # the driver is loaded again
+    reg.evict()
+    assert r["structuredContent"]["value"] == 1, r
+    import machine  # the bench's simulated chip: is the pin still an output?
+
+    assert machine._state(5)[machine._MODE] == machine.Pin.OUT

@@ -1,0 +1,28 @@
+"""docs/BENCHMARKS.md takes the fleet gateway's figures from the last `boardmcp bench --gateway` report."""
+
+from pathlib import Path
+
+from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION, default_out
+from host_tools.bench.report import gateway_section
+
+
+def test_the_gateway_figures_come_from_the_gateway_report(tmp_path: Path) -> None:
+    report = tmp_path / "GATEWAY-BENCH.md"
+    report.write_text(
+        f"# title\n\nintro\n\n## {DISCOVERY_SECTION}\n\n| d | 1.5 |\n\n## {LATENCY_SECTION}\n\n| l | 4.2 |\n\n"
+        "## Heap on the board\n\n| h | 99 |\n"
+    )
+    text = "\n".join(gateway_section(report))
+    assert f"### {DISCOVERY_SECTION}\n\n| d | 1.5 |" in text
+    assert f"### {LATENCY_SECTION}\n\n| l | 4.2 |" in text
+    assert "| h | 99 |" not in text and "GATEWAY-BENCH.md" in text
+
+
+def test_the_committed_gateway_report_has_the_sections() -> None:
+    text = "\n".join(gateway_section(default_out()))
+    assert "through the gateway, 1 board present" in text and "through the gateway, 20 boards present" in text
+    assert "until the gateway lists all 20 boards' tools" in text and "(missing" not in text
+
+
+def test_without_a_gateway_report_the_section_says_so(tmp_path: Path) -> None:
+    assert "No `boardmcp bench --gateway` report" in "\n".join(gateway_section(tmp_path / "GATEWAY-BENCH.md"))
