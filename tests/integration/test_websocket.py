@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
-from wire import ws_frame, ws_read_frame, ws_upgrade
+from wire import ws_frame, ws_read_frame, ws_read_message, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 from host_tools.profiles import load_profile
@@ -183,3 +183,26 @@ def test_not_an_upgrade(board: EmulatedBoard) -> None:
     s.close()
     # A repeated version header joins to "13, 8": not 13, so 426 naming the version served.
     assert head.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in head
+
+
+def test_a_long_result_is_not_interleaved_with_other_messages(board: EmulatedBoard) -> None:
+    """Requests served at once on one socket: the long tools/list result goes out as a fragmented
+    message, and the other replies wait for its last fragment (RFC 6455 section 5.4)."""
+    s, head = ws_upgrade(board)
+    with s:
+        listing = {"jsonrpc": "2.0", "id": "list", "method": "tools/list", "params": {"_meta": ENVELOPE}}
+        frames = ws_frame(1, json.dumps(listing).encode())
+        for i in range(3):
+            frames += ws_frame(1, json.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"}).encode())
+        s.sendall(frames)
+        rest = head.partition(b"\r\n\r\n")[2]
+        replies = {}
+        while len(replies) < 4:
+            opcode, payload, count, rest = ws_read_message(s, rest)
+            assert opcode == 1, (opcode, payload)
+            reply = json.loads(payload)
+            replies[reply["id"]] = (reply, count)
+        tools, count = replies["list"]
+        assert count > 1  # sent in fragments (else this test shows nothing)
+        assert {"system_info", "led"} <= {t["name"] for t in tools["result"]["tools"]}
+        assert all(replies[i][0]["result"] == {} for i in range(3))

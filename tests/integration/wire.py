@@ -217,8 +217,8 @@ def ws_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | Non
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def ws_read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
-    """(opcode, payload, bytes read past the frame) of the next frame from the board."""
+def _ws_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
+    # (first byte: FIN and opcode, payload, bytes read past the frame) of the next frame.
 
     def need(n: int) -> bytes:
         nonlocal data
@@ -235,7 +235,34 @@ def ws_read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
     elif n == 127:
         n, start = int.from_bytes(need(10)[2:10]), 10
     need(start + n)
-    return data[0] & 0x0F, data[start : start + n], data[start + n :]
+    return data[0] & 0x8F, data[start : start + n], data[start + n :]
+
+
+def ws_read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
+    """(opcode, payload, bytes read past the frame) of the next frame from the board."""
+    b0, payload, rest = _ws_frame(s, data)
+    return b0 & 0x0F, payload, rest
+
+
+def ws_read_message(s: socket.socket, data: bytes) -> tuple[int, bytes, int, bytes]:
+    """(opcode, payload, frames, bytes read past it) of the next message or control frame from
+    the board, a fragmented message reassembled. Fails if another message's frames come
+    between its fragments (RFC 6455 section 5.4 allows only control frames there)."""
+    b0, payload, data = _ws_frame(s, data)
+    opcode, frames = b0 & 0x0F, 1
+    if opcode >= 8:
+        return opcode, payload, frames, data
+    assert opcode in (1, 2), f"a message starts with opcode {opcode}"
+    fin = b0 & 0x80
+    while not fin:
+        b0, more, data = _ws_frame(s, data)
+        if b0 & 0x0F >= 8:
+            continue  # a control frame between fragments (a ping the test does not answer)
+        assert b0 & 0x0F == 0, f"opcode {b0 & 0x0F} inside a fragmented message, after {payload[:200]!r}"
+        fin = b0 & 0x80
+        payload += more
+        frames += 1
+    return opcode, payload, frames, data
 
 
 # -- the serial console ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from conftest import modern, modern_headers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_logic import json_values
-from wire import parse_response, request_bytes, ws_frame, ws_read_frame, ws_upgrade
+from wire import parse_response, request_bytes, ws_frame, ws_read_message, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -132,7 +132,7 @@ def test_websocket_fuzz(board: EmulatedBoard, messages: list[bytes]) -> None:
             s.sendall(ws_frame(1, body))
         s.sendall(ws_frame(1, json.dumps({"jsonrpc": "2.0", "id": "last", "method": "ping"}).encode()))
         while True:
-            opcode, payload, rest = ws_read_frame(s, rest)
+            opcode, payload, _, rest = ws_read_message(s, rest)
             if opcode == 8:
                 raise AssertionError(f"closed: {payload!r}")
             if opcode != 1:
