@@ -3,7 +3,8 @@ inputs.py (signed requestState) and auth.py. Each property is bounded (max_examp
 takes seconds.
 
 The modules are MicroPython code: a tiny shim stands in for `micropython` (const), and for
-MicroPython's json.loads, which reads any buffer where CPython's wants bytes.
+MicroPython's json.loads, which reads any buffer where CPython's wants bytes; the package is
+imported without its __init__.
 """
 
 import importlib
@@ -26,9 +27,17 @@ def _firmware_modules() -> dict[str, types.ModuleType]:
     firmware = str(repo_root() / "firmware")
     if firmware not in sys.path:
         sys.path.insert(0, firmware)
+    if "boardmcp" not in sys.modules:
+        # The package without its __init__ (which reads MicroPython's clock): these modules need
+        # none of it.
+        package = types.ModuleType("boardmcp")
+        package.__path__ = [firmware + "/boardmcp"]
+        sys.modules["boardmcp"] = package
     mods = {name: importlib.import_module(f"boardmcp.{name}") for name in ("jsonrpc", "schema", "inputs", "auth")}
     json_shim = types.SimpleNamespace(
-        loads=lambda b: json.loads(bytes(b) if isinstance(b, memoryview) else b), dumps=json.dumps, dump=json.dump
+        loads=lambda b: json.loads(bytes(b) if isinstance(b, memoryview) else b),
+        dumps=json.dumps,
+        dump=lambda obj, fp: fp.write(json.dumps(obj).encode()),  # MicroPython's writes into a BytesIO too
     )
     mods["jsonrpc"].json = json_shim  # type: ignore[attr-defined]
     return mods
@@ -109,13 +118,13 @@ def test_nesting_is_bounded_before_parsing(depth: int, bracket: str, noise: str)
 
 
 class _Sink:
-    # The stream the firmware serialises into: bytes from its own writes, str from json.dump
-    # on CPython; kept whole (the firmware's caller would send and rewind it between pieces).
+    # The stream the firmware serialises into, kept whole (the firmware's caller would send and
+    # rewind it between pieces).
     def __init__(self) -> None:
         self.parts: list[str] = []
 
-    def write(self, data: bytes | str) -> None:
-        self.parts.append(data.decode() if isinstance(data, bytes) else data)
+    def write(self, data: bytes) -> None:
+        self.parts.append(bytes(data).decode())
 
 
 @FUZZ
