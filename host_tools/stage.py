@@ -1,7 +1,8 @@
 """Lay out a board's filesystem exactly as `deploy` writes it to a chip.
 
     dest/main.py               source (a chip runs main.py as source)
-    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>
+    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>,
+                               but test fixtures (tools/<fixture>.py) only where the profile asks
     dest/board.json            the board profile, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
@@ -24,6 +25,8 @@ from host_tools.executables import find_executable
 from host_tools.profiles import Profile, repo_root
 
 PACKAGE = "boardmcp"
+# Tools modules that exist for test suites: only profiles whose "fixtures" name them get them.
+FIXTURES = ("conformance",)
 
 
 class StageError(RuntimeError):
@@ -65,6 +68,10 @@ def stage_firmware(
     cache.mkdir(parents=True, exist_ok=True)
 
     sources = sorted((src / PACKAGE).rglob("*.py")) if (src / PACKAGE).is_dir() else []
+    unwanted = {src / PACKAGE / "tools" / f"{name}.py" for name in FIXTURES} - {
+        src / PACKAGE / "tools" / f"{name}.py" for name in profile.raw.get("fixtures", ())
+    }
+    sources = [s for s in sources if s not in unwanted]
     pkg_out = dest / PACKAGE
     shutil.rmtree(pkg_out, ignore_errors=True)
     compiler = find_mpy_cross()
