@@ -15,7 +15,7 @@ CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitio
 def build_server(profile):
     """The MCP server with every tool the profile calls for (published to the catalog; each
     tools module is loaded when a request needs it)."""
-    reg = Registry(CATALOG, profile)
+    reg = Registry(CATALOG)
     reg.publish("system")
     reg.publish("gpio")
     for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
@@ -71,6 +71,7 @@ def main():
         request_timeout_ms=opts["request_timeout_ms"],
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
+    del profile  # this frame lives as long as the board serves; the tools modules read their own
     mqtt = None
     if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
         _settle()
