@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,6 +190,7 @@ class Fleet:
         *,
         username: str | None = None,
         password: str | None = None,
+        tls: ssl.SSLContext | None = None,
         server_filter: str = "#",
         on_change: Callable[[], None] | None = None,
         on_updated: Callable[[Board, str], None] | None = None,
@@ -197,6 +199,7 @@ class Fleet:
         self.port = port
         self.username = username
         self.password = password
+        self.tls = tls  # None: plain TCP
         self.server_filter = server_filter
         self.on_change = on_change or (lambda: None)
         self.on_updated = on_updated or (lambda board, uri: None)  # notifications/resources/updated
@@ -297,6 +300,7 @@ class Fleet:
             identifier=self.client_id,
             username=self.username,
             password=self.password,
+            tls_context=self.tls,
             protocol=aiomqtt.ProtocolVersion.V5,
             will=will,
             properties=connect,

@@ -175,6 +175,35 @@ def test_modern_clients_hear_of_changes_on_a_listen_stream(
     run(gateway, "auto", check)
 
 
+def test_over_tls_with_credentials(tmp_path: Path) -> None:
+    """A broker that speaks only TLS and wants a password: the board (verifying the broker with the
+    CA in its `tls` options) and the gateway (`--ca`, `--username`, `--password`) both get through."""
+    users = {"board": "board-pw", "gateway": "gateway-pw"}
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(Mosquitto(tmp_path / "broker", users=users, tls=True))
+        mqtt = {
+            "broker": "127.0.0.1",
+            "port": broker.port,
+            "tls": {"ca": str(broker.ca_der)},  # the VM runs on the host: a host path is a board path
+            "username": "board",
+            "password": "board-pw",
+            "server_name": "boardmcp/sealed",
+        }
+        stack.enter_context(EmulatedBoard(load_profile("esp32c3"), workdir=tmp_path / "sealed", mqtt=mqtt))
+        options = ("--ca", str(broker.ca), "--username", "gateway", "--password", "gateway-pw")
+        gw = stack.enter_context(GatewayProcess(broker.port, tmp_path / "gateway", broker_options=options))
+
+        async def check(c: Client) -> None:
+            await _tools(c, lambda n: "sealed.system_info" in n)
+            assert (await c.call_tool("sealed.system_info", {})).structured_content["chip"] == "esp32c3"
+
+        try:
+            asyncio.run(_session(gw.url, "legacy", check, token=None))
+        except BaseException:
+            print(gw.log[-3000:], broker.log[-3000:])  # shown with the failure
+            raise
+
+
 def test_subscriptions_outlive_a_board_reboot_and_a_broker_restart(tmp_path: Path) -> None:
     """A handshake-era client's resources/subscribe and a 2026-07-28 client's listen stream on a
     board's sensor keep bringing notifications/resources/updated after the board reboots (a new
