@@ -7,8 +7,9 @@ Layout of `workdir`:
     fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
     sim/          machine.py, network.py, esp32.py, the sensor models (_dev_*.py) and this
                   instance's sim.json (first on sys.path)
-    state/        what the board keeps in flash outside its filesystem (NVS), and faults.json:
-                  the faults tests inject (inject_fault)
+    state/        what the board keeps in flash outside its filesystem (NVS), faults.json: the
+                  faults tests inject (inject_fault), environment.json: what sensors sense
+                  (set_environment)
     console.log   everything the console showed
 """
 
@@ -238,15 +239,25 @@ class EmulatedBoard:
         """Make a sensor (by profile name) or an I2C bus (`i2c<id>`) misbehave from its next
         transaction on: "absent" (no ACK: OSError ENODEV), "crc" (corrupted checksums),
         "stuck" (a bus held low: OSError ETIMEDOUT); None repairs it. Faults survive resets."""
-        path = self.workdir / "state" / "faults.json"
+        self._set_state("faults.json", name, fault)
+
+    def set_environment(self, name: str, values: dict[str, float] | None) -> None:
+        """Fix what a sensor (by profile name) senses from its next measurement on, instead of the
+        room's drift: {"lux": 900} for a bh1750 (the one model that reads it); None lets it drift
+        again from there. Survives resets."""
+        self._set_state("environment.json", name, values)
+
+    def _set_state(self, file: str, name: str, value: Any) -> None:  # noqa: ANN401
+        # One entry of a JSON file in the state dir, which the sim re-reads while the board runs.
+        path = self.workdir / "state" / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        faults = json.loads(path.read_text()) if path.exists() else {}
-        if fault is None:
-            faults.pop(name, None)
+        entries = json.loads(path.read_text()) if path.exists() else {}
+        if value is None:
+            entries.pop(name, None)
         else:
-            faults[name] = fault
+            entries[name] = value
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(faults))
+        tmp.write_text(json.dumps(entries))
         tmp.replace(path)
 
     def _take_reset_request(self) -> int | None:
