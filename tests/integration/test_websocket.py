@@ -1,16 +1,14 @@
 """MCP over WebSocket (/ws) on the emulated board: the `websockets` client, and hand-made frames."""
 
 import json
-import os
-import socket
 import struct
-from base64 import b64encode
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from wire import ws_frame, ws_read_frame, ws_read_message, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 from host_tools.profiles import load_profile
@@ -141,63 +139,25 @@ def test_auth_and_origin_apply_to_the_upgrade(board: EmulatedBoard) -> None:
 # -- hand-made frames ---------------------------------------------------------------------------
 
 
-def _raw_upgrade(board: EmulatedBoard, extra: str = "") -> tuple[socket.socket, bytes]:
-    s = socket.create_connection(("127.0.0.1", board.port), timeout=10)
-    key = b64encode(os.urandom(16)).decode()
-    s.sendall(
-        (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {board.token}\r\n"
-            f"{extra}\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        assert chunk, head
-        head += chunk
-    head, _, rest = head.partition(b"\r\n\r\n")
-    return s, head + b"\r\n\r\n" + rest
-
-
-def _frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = b"\x11\x22\x33\x44") -> bytes:
-    b0 = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    head = struct.pack("!BB", b0, (0x80 if mask else 0) | n) if n < 126 else struct.pack("!BBH", b0, 126, n)
-    if mask is None:
-        return head + payload
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def _read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
-    """(opcode, payload, bytes read past the frame) of the next frame from the board."""
-    while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
-        chunk = s.recv(4096)
-        assert chunk, data
-        data += chunk
-    assert data[1] < 126  # the replies read here are short
-    return data[0] & 0x0F, data[2 : 2 + data[1]], data[2 + data[1] :]
-
-
 def _close_code_after(board: EmulatedBoard, frames: bytes) -> int:
-    s, head = _raw_upgrade(board)
+    s, head = ws_upgrade(board)
     with s:
         assert head.startswith(b"HTTP/1.1 101 ")
         s.sendall(frames)
-        opcode, payload, _ = _read_frame(s, head.partition(b"\r\n\r\n")[2])
+        opcode, payload, _ = ws_read_frame(s, head.partition(b"\r\n\r\n")[2])
         assert opcode == 8, (opcode, payload)
         return int(struct.unpack("!H", payload[:2])[0])
 
 
 def test_unmasked_client_frame_closes_1002(board: EmulatedBoard) -> None:
-    assert _close_code_after(board, _frame(1, b'{"jsonrpc":"2.0","id":1,"method":"ping"}', mask=None)) == 1002
+    assert _close_code_after(board, ws_frame(1, b'{"jsonrpc":"2.0","id":1,"method":"ping"}', mask=None)) == 1002
 
 
 def test_bad_frame_sequences_close_1002(board: EmulatedBoard) -> None:
-    assert _close_code_after(board, _frame(0, b"stray continuation")) == 1002
-    assert _close_code_after(board, _frame(1, b"{", fin=False) + _frame(1, b"}")) == 1002
-    assert _close_code_after(board, _frame(9, b"fragmented ping", fin=False)) == 1002
-    assert _close_code_after(board, _frame(3, b"reserved opcode")) == 1002
+    assert _close_code_after(board, ws_frame(0, b"stray continuation")) == 1002
+    assert _close_code_after(board, ws_frame(1, b"{", fin=False) + ws_frame(1, b"}")) == 1002
+    assert _close_code_after(board, ws_frame(9, b"fragmented ping", fin=False)) == 1002
+    assert _close_code_after(board, ws_frame(3, b"reserved opcode")) == 1002
     assert _close_code_after(board, bytes([0xC1, 0x80]) + b"\0\0\0\0") == 1002  # RSV1 without an extension
 
 
@@ -208,18 +168,41 @@ def test_frame_length_is_checked_before_reading(board: EmulatedBoard) -> None:
 
 
 def test_control_frames_between_fragments(board: EmulatedBoard) -> None:
-    s, head = _raw_upgrade(board)
+    s, head = ws_upgrade(board)
     with s:
         text = b'{"jsonrpc":"2.0","id":"f","method":"ping"}'
-        s.sendall(_frame(1, text[:10], fin=False) + _frame(9, b"hi") + _frame(0, text[10:]))
-        opcode, payload, rest = _read_frame(s, head.partition(b"\r\n\r\n")[2])
+        s.sendall(ws_frame(1, text[:10], fin=False) + ws_frame(9, b"hi") + ws_frame(0, text[10:]))
+        opcode, payload, rest = ws_read_frame(s, head.partition(b"\r\n\r\n")[2])
         assert (opcode, payload) == (10, b"hi")  # the pong first, then the reply
-        opcode, payload, _ = _read_frame(s, rest)
+        opcode, payload, _ = ws_read_frame(s, rest)
         assert opcode == 1 and json.loads(payload) == {"jsonrpc": "2.0", "id": "f", "result": {}}
 
 
 def test_not_an_upgrade(board: EmulatedBoard) -> None:
-    s, head = _raw_upgrade(board, "Sec-WebSocket-Version: 8\r\n")
+    s, head = ws_upgrade(board, "Sec-WebSocket-Version: 8\r\n")
     s.close()
     # A repeated version header joins to "13, 8": not 13, so 426 naming the version served.
     assert head.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in head
+
+
+def test_a_long_result_is_not_interleaved_with_other_messages(board: EmulatedBoard) -> None:
+    """Requests served at once on one socket: the long tools/list result goes out as a fragmented
+    message, and the other replies wait for its last fragment (RFC 6455 section 5.4)."""
+    s, head = ws_upgrade(board)
+    with s:
+        listing = {"jsonrpc": "2.0", "id": "list", "method": "tools/list", "params": {"_meta": ENVELOPE}}
+        frames = ws_frame(1, json.dumps(listing).encode())
+        for i in range(3):
+            frames += ws_frame(1, json.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"}).encode())
+        s.sendall(frames)
+        rest = head.partition(b"\r\n\r\n")[2]
+        replies = {}
+        while len(replies) < 4:
+            opcode, payload, count, rest = ws_read_message(s, rest)
+            assert opcode == 1, (opcode, payload)
+            reply = json.loads(payload)
+            replies[reply["id"]] = (reply, count)
+        tools, count = replies["list"]
+        assert count > 1  # sent in fragments (else this test shows nothing)
+        assert {"system_info", "led"} <= {t["name"] for t in tools["result"]["tools"]}
+        assert all(replies[i][0]["result"] == {} for i in range(3))

@@ -1,8 +1,13 @@
 """Raw HTTP/1.1 exchanges with a board: exact bytes in, status, headers and JSON out."""
 
 import json
+import os
 import socket
+import struct
+from base64 import b64encode
 from typing import Any
+
+import serial
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -176,3 +181,123 @@ class Stream:
             self._fill()
         out, _, self.buf = self.buf.partition(marker)
         return out
+
+
+# -- WebSocket, by hand ---------------------------------------------------------------------------
+
+
+def ws_upgrade(board: EmulatedBoard, extra: str = "") -> tuple[socket.socket, bytes]:
+    """Open /ws with a raw socket; return it and what the board sent (its response head first)."""
+    s = socket.create_connection(("127.0.0.1", board.port), timeout=10)
+    key = b64encode(os.urandom(16)).decode()
+    s.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{board.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {board.token}\r\n"
+            f"{extra}\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, head
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    return s, head + b"\r\n\r\n" + rest
+
+
+def ws_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bytes | None = b"\x11\x22\x33\x44") -> bytes:
+    """One client frame (masked unless mask is None)."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    masked = 0x80 if mask else 0
+    head = struct.pack("!BB", b0, masked | n) if n < 126 else struct.pack("!BBH", b0, masked | 126, n)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _ws_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
+    # (first byte: FIN and opcode, payload, bytes read past the frame) of the next frame.
+
+    def need(n: int) -> bytes:
+        nonlocal data
+        while len(data) < n:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        return data
+
+    n = need(2)[1] & 0x7F
+    start = 2
+    if n == 126:
+        n, start = int.from_bytes(need(4)[2:4]), 4
+    elif n == 127:
+        n, start = int.from_bytes(need(10)[2:10]), 10
+    need(start + n)
+    return data[0] & 0x8F, data[start : start + n], data[start + n :]
+
+
+def ws_read_frame(s: socket.socket, data: bytes) -> tuple[int, bytes, bytes]:
+    """(opcode, payload, bytes read past the frame) of the next frame from the board."""
+    b0, payload, rest = _ws_frame(s, data)
+    return b0 & 0x0F, payload, rest
+
+
+def ws_read_message(s: socket.socket, data: bytes) -> tuple[int, bytes, int, bytes]:
+    """(opcode, payload, frames, bytes read past it) of the next message or control frame from
+    the board, a fragmented message reassembled. Fails if another message's frames come
+    between its fragments (RFC 6455 section 5.4 allows only control frames there)."""
+    b0, payload, data = _ws_frame(s, data)
+    opcode, frames = b0 & 0x0F, 1
+    if opcode >= 8:
+        return opcode, payload, frames, data
+    assert opcode in (1, 2), f"a message starts with opcode {opcode}"
+    fin = b0 & 0x80
+    while not fin:
+        b0, more, data = _ws_frame(s, data)
+        if b0 & 0x0F >= 8:
+            continue  # a control frame between fragments (a ping the test does not answer)
+        assert b0 & 0x0F == 0, f"opcode {b0 & 0x0F} inside a fragmented message, after {payload[:200]!r}"
+        fin = b0 & 0x80
+        payload += more
+        frames += 1
+    return opcode, payload, frames, data
+
+
+# -- the serial console ----------------------------------------------------------------------------
+
+
+class Console:
+    """The board's console as a line-oriented JSON-RPC peer that skips everything else."""
+
+    def __init__(self, path: str) -> None:
+        self.port = serial.Serial(path, timeout=10)
+        self.port.reset_input_buffer()
+        self.skipped: list[bytes] = []
+
+    def send(self, data: bytes | dict[str, Any]) -> None:
+        self.port.write((data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n")
+
+    def receive(self) -> dict[str, Any]:
+        while True:
+            line = self.port.readline()
+            assert line.endswith(b"\n"), f"no line within the timeout; skipped {self.skipped}"
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                self.skipped.append(line)
+                continue
+            if isinstance(msg, dict) and msg.get("jsonrpc") == "2.0":
+                return msg
+            self.skipped.append(line)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, rid: Any = 1) -> dict[str, Any]:
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.send(msg)
+        return self.receive()
+
+    def close(self) -> None:
+        self.port.close()

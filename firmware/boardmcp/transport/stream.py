@@ -36,6 +36,10 @@ class Connection:
         self.closed = False
         self.inflight = 0
         self._pulse = asyncio.Event()
+        # Held while a message goes out: a long result is sent in parts, with awaits between
+        # them, and no other message may start before its last part (on a WebSocket, another
+        # text frame between a message's fragments breaks the connection).
+        self._sending = asyncio.Lock()
         self.session = server.attach(self)
 
     async def write_part(self, out, n, first, last):
@@ -52,9 +56,10 @@ class Connection:
         """Send one JSON-RPC message (a dict)."""
         if self.closed:
             raise OSError("connection closed")
-        out = buffers.stream()
-        json.dump(msg, out)
-        await self.write_part(out, out.tell(), True, True)
+        async with self._sending:
+            out = buffers.stream()
+            json.dump(msg, out)
+            await self.write_part(out, out.tell(), True, True)
 
     async def idle(self, ms):
         """Wait up to ms, or until something happens on the connection; True once it is closed."""
@@ -141,40 +146,46 @@ class Connection:
     async def _result(self, rid, result):
         # The response, serialised into the shared stream: whole, or item by item (in parts)
         # when it holds long lists, so no block as large as the response is needed.
-        out = buffers.stream()
-        if not jsonrpc.is_large(result):
-            jsonrpc.dump_result(out, rid, result)
-            n = out.tell()
-            await self.write_part(out, n, True, True)
-            buffers.release(n)
-            return
-        first = True
-        try:
-            for _ in jsonrpc.dump_pieces(out, rid, result):
+        async with self._sending:
+            out = buffers.stream()
+            if not jsonrpc.is_large(result):
+                jsonrpc.dump_result(out, rid, result)
                 n = out.tell()
-                if n >= PART:
-                    await self.write_part(out, n, first, False)
-                    first = False
-                    out.seek(0)  # other requests may have used it meanwhile
-        except MemoryError:
-            if first:
+                await self.write_part(out, n, True, True)
+                buffers.release(n)
+                return
+            first = True
+            most = 0
+            try:
+                for _ in jsonrpc.dump_pieces(out, rid, result):
+                    n = out.tell()
+                    if n >= PART:
+                        most = max(most, n)
+                        await self.write_part(out, n, first, False)
+                        first = False
+                        out.seek(0)  # other connections may have used it meanwhile
+            except MemoryError:
+                if first:
+                    raise
+                # Parts are out: end the message (the client finds it truncated), then the error.
+                out.seek(0)
+                await self.write_part(out, 0, False, True)
                 raise
-            # Parts are out: end the message (the client finds it truncated), then the error.
-            out.seek(0)
-            await self.write_part(out, 0, False, True)
-            raise
-        await self.write_part(out, out.tell(), first, True)
+            n = out.tell()
+            await self.write_part(out, n, first, True)
+            buffers.release(max(most, n))
 
     async def _reply(self, data):
         # A short encoded message (bytes); lost only when the peer is gone.
         if self.closed:
             return
-        out = buffers.stream()
-        out.write(data)
-        try:
-            await self.write_part(out, len(data), True, True)
-        except OSError:
-            pass  # the peer is gone; the reader notices and closes
+        async with self._sending:
+            out = buffers.stream()
+            out.write(data)
+            try:
+                await self.write_part(out, len(data), True, True)
+            except OSError:
+                pass  # the peer is gone; the reader notices and closes
 
     def close(self):
         """The connection is gone: end its session (cancelling its requests) and wake idlers."""
