@@ -1,55 +1,18 @@
 """MCP as JSON-RPC lines on the emulated board's console (its pty), next to the REPL."""
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import serial
 from test_console import mpremote
+from wire import Console
 
 from host_tools.emulator.runner import EmulatedBoard
 from host_tools.profiles import load_profile
 
 CLIENT = {"name": "test", "version": "1"}
 SERVING = "mcp: serving JSON-RPC lines on this console"
-
-
-class Console:
-    """The board's console as a line-oriented JSON-RPC peer that skips everything else."""
-
-    def __init__(self, path: str) -> None:
-        self.port = serial.Serial(path, timeout=10)
-        self.port.reset_input_buffer()
-        self.skipped: list[bytes] = []
-
-    def send(self, data: bytes | dict[str, Any]) -> None:
-        self.port.write((data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n")
-
-    def receive(self) -> dict[str, Any]:
-        while True:
-            line = self.port.readline()
-            assert line.endswith(b"\n"), f"no line within the timeout; skipped {self.skipped}"
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                self.skipped.append(line)
-                continue
-            if isinstance(msg, dict) and msg.get("jsonrpc") == "2.0":
-                return msg
-            self.skipped.append(line)
-
-    def call(self, method: str, params: dict[str, Any] | None = None, rid: Any = 1) -> dict[str, Any]:
-        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
-        return self.receive()
-
-    def close(self) -> None:
-        self.port.close()
 
 
 @pytest.fixture
