@@ -298,7 +298,8 @@ def _bridge(args: argparse.Namespace) -> int:
 
 
 def _broker_address(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
+    # Port 0: the protocol's (1883, or 8883 over TLS).
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "0")
     try:
         return host, int(port)
     except ValueError:
@@ -307,7 +308,11 @@ def _broker_address(value: str) -> tuple[str, int]:
 
 def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--broker", required=True, type=_broker_address, metavar="HOST[:PORT]", help="the MQTT 5 broker (port 1883)"
+        "--broker",
+        required=True,
+        type=_broker_address,
+        metavar="HOST[:PORT]",
+        help="the MQTT 5 broker (port 1883, 8883 with TLS)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve MCP on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
@@ -321,6 +326,14 @@ def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
         "--password", default=os.environ.get("BOARDMCP_MQTT_PASSWORD"), help="MQTT password ($BOARDMCP_MQTT_PASSWORD)"
     )
     parser.add_argument(
+        "--tls", action="store_true", help="connect to the broker over TLS, verified with the system's CAs (port 8883)"
+    )
+    parser.add_argument(
+        "--ca", type=Path, metavar="PEM", help="over TLS, verified with this CA instead (implies --tls)"
+    )
+    parser.add_argument("--cert", type=Path, metavar="PEM", help="over TLS, with this client certificate")
+    parser.add_argument("--key", type=Path, metavar="PEM", help="the client certificate's key")
+    parser.add_argument(
         "--servers", default="#", metavar="FILTER", help="server-name filter, e.g. 'boardmcp/#' (default: '#', all)"
     )
     parser.add_argument(
@@ -333,15 +346,26 @@ def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _gateway(args: argparse.Namespace) -> int:
     import logging  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
 
     from host_tools.gateway.fleet import Fleet  # noqa: PLC0415  (aiomqtt, uvicorn only for the gateway)
     from host_tools.gateway.server import Gateway  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="boardmcp gateway: %(message)s", stream=sys.stderr)
     host, port = args.broker
-    fleet = Fleet(host, port, username=args.username, password=args.password, server_filter=args.servers)
+    tls = None
+    if args.tls or args.ca or args.cert:
+        tls = ssl.create_default_context(cafile=args.ca)
+        if args.cert:
+            tls.load_cert_chain(args.cert, args.key)
+        port = port or 8883
+    fleet = Fleet(
+        host, port or 1883, username=args.username, password=args.password, tls=tls, server_filter=args.servers
+    )
     print(f"MCP endpoint:  http://{args.host}:{args.port}/mcp", flush=True)
-    print(f"Broker:        {host}:{port} (servers matching {args.servers!r})", flush=True)
+    print(
+        f"Broker:        {host}:{port or 1883}{' (TLS)' if tls else ''} (servers matching {args.servers!r})", flush=True
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Gateway(fleet, expose=args.expose).serve(args.host, args.port, args.token))
     return 0
@@ -384,10 +408,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.gateway:
         from host_tools.bench.gateway import default_out, run_gateway_bench  # noqa: PLC0415
 
-        calls = {"full": 500, "quick": 200, "smoke": 20}[args.level]
-        run_gateway_bench(
-            args.out or default_out(), args.workdir or repo_root() / "build" / "bench-gateway", calls, _progress
-        )
+        workdir = args.workdir or repo_root() / "build" / "bench-gateway"
+        run_gateway_bench(args.out or default_out(), workdir, args.level, _progress)
         return 0
     from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
 

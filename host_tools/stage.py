@@ -1,7 +1,8 @@
 """Lay out a board's filesystem exactly as `deploy` writes it to a chip.
 
     dest/main.py               source (a chip runs main.py as source)
-    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>
+    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>,
+                               but test fixtures (tools/<fixture>.py) only where the profile asks
     dest/board.json            the board profile, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
@@ -21,9 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.executables import find_executable
-from host_tools.profiles import Profile, repo_root
+from host_tools.profiles import Profile, list_profiles, load_profile, repo_root
 
 PACKAGE = "boardmcp"
+
+
+def fixture_names() -> set[str]:
+    """Tools modules that exist for test suites: every name a profile's "fixtures" lists. Only
+    profiles naming one get it."""
+    return {name for board in list_profiles() for name in load_profile(board).raw.get("fixtures", ())}
 
 
 class StageError(RuntimeError):
@@ -65,6 +72,10 @@ def stage_firmware(
     cache.mkdir(parents=True, exist_ok=True)
 
     sources = sorted((src / PACKAGE).rglob("*.py")) if (src / PACKAGE).is_dir() else []
+    unwanted = {src / PACKAGE / "tools" / f"{name}.py" for name in fixture_names()} - {
+        src / PACKAGE / "tools" / f"{name}.py" for name in profile.raw.get("fixtures", ())
+    }
+    sources = [s for s in sources if s not in unwanted]
     pkg_out = dest / PACKAGE
     shutil.rmtree(pkg_out, ignore_errors=True)
     compiler = find_mpy_cross()

@@ -21,7 +21,7 @@ SUPERVISE_MS = const(1000)  # how often the server's health is checked and the w
 def build_server(profile):
     """The MCP server with every tool the profile calls for (published to the catalog; each
     tools module is loaded when a request needs it)."""
-    reg = Registry(CATALOG, profile)
+    reg = Registry(CATALOG)
     reg.publish("system")
     reg.publish("gpio")
     for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
@@ -77,6 +77,7 @@ def main():
         request_timeout_ms=opts["request_timeout_ms"],
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
+    del profile  # this frame lives as long as the board serves; the tools modules read their own
     rate = opts["rate"]
     if rate:
         ratelimit.configure(rate["per_s"], rate["burst"])

@@ -26,6 +26,11 @@ def _read(path, required):
         raise RuntimeError(path + " is not valid JSON")
 
 
+def profile():
+    """The board profile, read afresh: callers keep it only as long as they need it."""
+    return _read(PROFILE_FILE, True)
+
+
 def load():
     """Return (profile, config) with defaults filled in for anything config.json leaves out."""
     profile = _read(PROFILE_FILE, True)

@@ -16,7 +16,11 @@ INVALID_PARAMS = const(-32602)
 INTERNAL_ERROR = const(-32603)
 
 STREAM_ITEMS = const(4)  # results with longer lists are streamed item by item
-RAW_PIECE = const(512)  # a Raw value is copied (and streamed) in pieces of this size
+# A Raw value is copied in pieces of this size. Transports send what the shared output stream
+# holds once it reaches 1 KB, so a piece must leave that plus its own size within the stream's
+# 1460 bytes: a stream that grew would need a larger block than a fragmented heap may have.
+RAW_PIECE = const(256)
+RAW_LARGE = const(1024)  # a Raw value longer than this is worth streaming
 MAX_DEPTH = const(32)  # JSON nesting; deeper documents are refused before parsing
 
 # What decode() found: a request wants a response, the other two do not.
@@ -161,7 +165,7 @@ def is_large(value):
         v = value[key]
         if isinstance(v, list) and len(v) > STREAM_ITEMS:
             return True
-        if isinstance(v, Raw) and v.end - v.start > RAW_PIECE:
+        if isinstance(v, Raw) and v.end - v.start > RAW_LARGE:
             return True
     return False
 

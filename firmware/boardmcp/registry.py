@@ -6,7 +6,7 @@ serves them lives in the tools modules (tools/), which are loaded when a request
 unloaded again when the heap runs short. So the heap holds the catalog's index, not the
 definitions, and only the code the requests use.
 
-    reg = Registry("catalog", profile)
+    reg = Registry("catalog")
     reg.publish("system")   # runs tools/system.py's register(reg, profile), then unloads it
     reg.seal()
     await reg.call_tool("system_info", {}, ctx)   # loads tools/system.py again, and keeps it
@@ -44,7 +44,7 @@ from array import array
 
 from micropython import const
 
-from . import schema
+from . import config, schema
 from .jsonrpc import Error, Raw
 
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
@@ -193,7 +193,7 @@ class Registry:
         self.templates = Catalog(folder + "/templates", "uriTemplate")
         self.prompts = Catalog(folder + "/prompts", "name")
         self.changing = set()  # "tools", "prompts", "resources": lists that change at run time
-        self.profile = profile  # what each module's register() is given
+        self.profile = profile  # what each register() is given; None: board.json, read at each load
         self.booting = True  # until seal(): register() runs for the first time
         self._owner = None  # the module whose register() is running
         self._modules = {}  # loaded module -> the sys.modules names it brought in
@@ -251,7 +251,9 @@ class Registry:
         self._owner = module
         try:
             mod = __import__("boardmcp.tools." + module, None, None, ("register",))
-            mod.register(self, self.profile)
+            # The profile (~7 KB of heap) is not kept between loads: a loaded module's handlers
+            # hold what they need of it, and an unloaded module needs none.
+            mod.register(self, self.profile if self.profile is not None else config.profile())
         finally:
             self._owner = None
             # What it brought in (even if the load failed half-way), and itself (even if

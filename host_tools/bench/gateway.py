@@ -5,9 +5,11 @@ On one machine, through a private Mosquitto on loopback: how long the gateway ta
 boards (booting after it, and already present when it starts), the latency of a tool call
 through the gateway (official SDK client, Streamable HTTP) with 1 and with 20 boards present, of
 a fan-out to 20 boards, of the same call straight to the board over MQTT and over HTTP; and
-what MCP over MQTT costs a board in heap.
+what MCP over MQTT costs a board in heap, per profile (importing the module, the `MQTT` object,
+and whether HTTP sessions still get their `tools/list` while the gateway holds an MQTT session).
+The file is wholly generated: what it says about the method is written here.
 
-    run_gateway_bench(Path("docs/GATEWAY-BENCH.md"), Path("build/bench-gateway"), calls=200, progress=print)
+    run_gateway_bench(Path("docs/GATEWAY-BENCH.md"), Path("build/bench-gateway"), "quick", progress=print)
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from host_tools.profiles import load_profile, repo_root
 
 BOARDS = 20
 PROFILE = "esp32s3"
+HEAP_PROFILES = ("esp32s3", "esp32c3")  # the roomiest and the tightest
+SESSIONS = 100  # HTTP sessions per heap row
+CALLS = {"full": 500, "quick": 200, "smoke": 20}  # timed calls per latency row, by `boardmcp bench` level
 _HEAP_PROBE = """
 import gc
 import boardmcp.app
@@ -57,9 +62,9 @@ DISCOVERY_SECTION = "Discovery"
 LATENCY_SECTION = "Latency of one `tools/call` (`system_info`), sequential"
 
 
-def _board(broker: Mosquitto, workdir: Path, name: str, mqtt: bool = True) -> EmulatedBoard:
+def _board(broker: Mosquitto, workdir: Path, name: str, mqtt: bool = True, profile: str = PROFILE) -> EmulatedBoard:
     cfg = {"broker": "127.0.0.1", "port": broker.port, "server_id": f"id-{name}", "server_name": f"boardmcp/{name}"}
-    return EmulatedBoard(load_profile(PROFILE), workdir=workdir / name, token=None, mqtt=cfg if mqtt else None)
+    return EmulatedBoard(load_profile(profile), workdir=workdir / name, token=None, mqtt=cfg if mqtt else None)
 
 
 async def _timed(calls: int, fn: Callable[[], Awaitable[Any]]) -> list[float]:
@@ -113,13 +118,32 @@ async def _http_calls(board: EmulatedBoard, calls: int) -> list[float]:
         return await _timed(calls, lambda: c.call_tool("system_info", {}))
 
 
-def _heap_free(board: EmulatedBoard) -> int:
-    async def ask() -> int:
-        async with Client(board.url, mode="legacy") as c:
-            free: int = (await c.call_tool("system_info", {})).structured_content["heap_free_bytes"]  # type: ignore[index]
-            return free
+def _http_sessions(board: EmulatedBoard, n: int) -> int:
+    # Of n sequential official-SDK sessions (initialize, tools/list), how many got their list.
+    async def one() -> bool:
+        try:
+            async with Client(board.url, mode="legacy") as c:
+                return bool((await c.list_tools()).tools)
+        except Exception:
+            return False
 
-    return asyncio.run(ask())
+    async def all_of() -> int:
+        return sum([await one() for _ in range(n)])
+
+    return asyncio.run(all_of())
+
+
+def _heap_row(broker: Mosquitto, gateway_url: str, workdir: Path, profile: str) -> str:
+    # One profile: a board with MQTT (the gateway holds a session with it) and one without.
+    name = f"heap-{profile}"
+    with _board(broker, workdir, name, profile=profile) as board:
+        asyncio.run(_until_listed(gateway_url, [name]))
+        imported, instance = _heap_probe(board)
+        on = _http_sessions(board, SESSIONS)
+    with _board(broker, workdir, f"plain-{profile}", mqtt=False, profile=profile) as plain:
+        off = _http_sessions(plain, SESSIONS)
+    heap_kb = load_profile(profile).heap_bytes // 1024
+    return f"| `{profile}` ({heap_kb} KB) | {imported} | {instance} | {on}/{SESSIONS} | {off}/{SESSIONS} |"
 
 
 def _heap_probe(board: EmulatedBoard) -> tuple[int, int]:
@@ -135,8 +159,10 @@ def _heap_probe(board: EmulatedBoard) -> tuple[int, int]:
     return int(imported), int(instance)
 
 
-def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[str], None]) -> None:
-    """Measure and write the report to `out`."""
+def run_gateway_bench(out: Path, workdir: Path, level: str, progress: Callable[[str], None]) -> None:
+    """Measure and write the report to `out`; `level`: full, quick or smoke (CALLS)."""
+    calls = CALLS[level]
+    command = "boardmcp bench --gateway" + ("" if level == "full" else f" --{level}")
     names = [f"b{i:02d}" for i in range(BOARDS)]
     rows: list[str] = []
     with Mosquitto(workdir / "broker") as broker, contextlib.ExitStack() as stack:
@@ -171,17 +197,15 @@ def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[
         with GatewayProcess(broker.port, workdir / "gateway-cold") as cold:
             cold_s = time.perf_counter() - t + asyncio.run(_until_listed(cold.url, names))
 
-        progress("heap")
-        with_mqtt = _heap_free(first)
-        plain = _board(broker, workdir, "plain", mqtt=False)
-        with plain:
-            without = _heap_free(plain)
-        imported, instance = _heap_probe(first)
+        heap_rows = []
+        for profile in HEAP_PROFILES:
+            progress(f"heap on {profile}")
+            heap_rows.append(_heap_row(broker, gw.url, workdir, profile))
 
     lines = [
         "# MCP over MQTT and the fleet gateway: measurements",
         "",
-        f"Written by `boardmcp bench --gateway` ({platform.machine()}, {platform.python_implementation()} "
+        f"Written by `{command}` ({platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}, Mosquitto on loopback, emulated `{PROFILE}` boards: the real firmware on the "
         "MicroPython unix VM). Timings on a shared 2-core machine: compare them with each other, not with a chip "
         "on Wi-Fi.",
@@ -202,12 +226,15 @@ def run_gateway_bench(out: Path, workdir: Path, calls: int, progress: Callable[[
         "",
         "## Heap on the board (MicroPython, `gc.mem_free()`)",
         "",
-        "| what | bytes |",
-        "|---|---|",
-        f"| importing `boardmcp/transport/mqtt` (.mpy; `stream` already loaded, as for the console) | {imported} |",
-        f"| one `MQTT` object (1 KB packet buffer, topics) | {instance} |",
-        f"| free heap of a serving board without MQTT (`system_info`) | {without} |",
-        f"| free heap of a serving board with MQTT, connected, one client (the gateway) | {with_mqtt} |",
+        "Per profile: bytes taken by importing `boardmcp/transport/mqtt` (.mpy; `stream` already loaded, as for "
+        "the console) and by one `MQTT` object (its 1 KB packet buffer, topics), each measured around a "
+        "`gc.collect()` in a VM of its own; and how many of "
+        f"{SESSIONS} sequential official-SDK sessions over HTTP (`initialize`, `tools/list`) got their list on a "
+        "serving board with MQTT (connected, the gateway holding a session with it) and on one without.",
+        "",
+        "| profile (heap) | import | `MQTT` object | HTTP sessions, MQTT on | MQTT off |",
+        "|---|---|---|---|---|",
+        *heap_rows,
         "",
         f"Boards without an `mqtt` section in config.json never import the module. The emulator's VM has "
         f"{SIM_HEAP_BYTES // 1024} KB on top of the profile's heap for the simulated hardware; the numbers are "

@@ -7,8 +7,9 @@ Layout of `workdir`:
     fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
     sim/          machine.py, network.py, esp32.py, the sensor models (_dev_*.py) and this
                   instance's sim.json (first on sys.path)
-    state/        what the board keeps in flash outside its filesystem (NVS), and faults.json:
-                  the faults tests inject (inject_fault)
+    state/        what the board keeps in flash outside its filesystem (NVS), faults.json: the
+                  faults tests inject (inject_fault), environment.json: what sensors sense
+                  (set_environment)
     console.log   everything the console showed
 """
 
@@ -248,15 +249,25 @@ class EmulatedBoard:
           low: OSError ETIMEDOUT);
         - "wifi": "down" (the access point is gone: a joined station loses its link and joins
           fail with no AP found, until the fault is repaired and the firmware joins again)."""
-        path = self.workdir / "state" / "faults.json"
+        self._set_state("faults.json", name, fault)
+
+    def set_environment(self, name: str, values: dict[str, float] | None) -> None:
+        """Fix what a sensor (by profile name) senses from its next measurement on, instead of the
+        room's drift: {"lux": 900} for a bh1750 (the one model that reads it); None lets it drift
+        again from there. Survives resets."""
+        self._set_state("environment.json", name, values)
+
+    def _set_state(self, file: str, name: str, value: Any) -> None:  # noqa: ANN401
+        # One entry of a JSON file in the state dir, which the sim re-reads while the board runs.
+        path = self.workdir / "state" / file
         path.parent.mkdir(parents=True, exist_ok=True)
-        faults = json.loads(path.read_text()) if path.exists() else {}
-        if fault is None:
-            faults.pop(name, None)
+        entries = json.loads(path.read_text()) if path.exists() else {}
+        if value is None:
+            entries.pop(name, None)
         else:
-            faults[name] = fault
+            entries[name] = value
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(faults))
+        tmp.write_text(json.dumps(entries))
         tmp.replace(path)
 
     def _take_reset_request(self) -> int | None:

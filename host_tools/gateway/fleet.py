@@ -8,9 +8,13 @@ transport of mcp-over-mqtt 2025-03-26; "spec §Section" below).
     result = await board.request("tools/call", {"name": "system_info", "arguments": {}})
 
 The fleet keeps each board's tools, prompts, resources and resource templates (refreshed on
-its list_changed). A request may pass `on_note`: the board's notifications about it (progress
-by its token; log messages, which carry no request id over MQTT, while it holds the board's log
-lock) go there, in order, before the request returns.
+its list_changed), and the resource subscriptions the gateway holds on boards (`subscribe`):
+they outlive a board's session, so a board that comes back (a reboot, an MQTT reconnect of the
+board or of the gateway: a new session either way) is subscribed again before it is ready.
+
+A request may pass `on_note`: the board's notifications about it (progress by its token; log
+messages, which carry no request id over MQTT, while it holds the board's log lock) go there, in
+order, before the request returns.
 
 A board's short name is the last level of its server-name (`boardmcp/boardmcp-1a2b` ->
 `boardmcp-1a2b`); when two server-names share it, the whole server-name with `/` as `_`.
@@ -26,6 +30,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +60,10 @@ class BoardError(Exception):
         super().__init__(message)
         self.code = code
         self.data = data
+
+
+class BoardUnreachable(BoardError):
+    """The board went away or did not answer in time (it never said no)."""
 
 
 @dataclass
@@ -130,7 +139,7 @@ class Board:
             await self.fleet.publish(topic, msg)
             reply = await asyncio.wait_for(future, timeout or TIMEOUTS_S.get(method, DEFAULT_TIMEOUT_S))
         except TimeoutError:
-            raise BoardError(f"{self.server_name} did not answer {method} in time") from None
+            raise BoardUnreachable(f"{self.server_name} did not answer {method} in time") from None
         finally:
             self._pending.pop(rid, None)
         if "error" in reply:
@@ -166,7 +175,7 @@ class Board:
         self.ready = False
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(BoardError(f"{self.server_name} went away"))
+                future.set_exception(BoardUnreachable(f"{self.server_name} went away"))
 
 
 class Fleet:
@@ -181,6 +190,7 @@ class Fleet:
         *,
         username: str | None = None,
         password: str | None = None,
+        tls: ssl.SSLContext | None = None,
         server_filter: str = "#",
         on_change: Callable[[], None] | None = None,
         on_updated: Callable[[Board, str], None] | None = None,
@@ -189,11 +199,13 @@ class Fleet:
         self.port = port
         self.username = username
         self.password = password
+        self.tls = tls  # None: plain TCP
         self.server_filter = server_filter
         self.on_change = on_change or (lambda: None)
         self.on_updated = on_updated or (lambda board, uri: None)  # notifications/resources/updated
         self.client_id = ""
         self.instances: dict[str, Board] = {}  # server-id -> Board
+        self.subscriptions: dict[tuple[str, str], int] = {}  # (server-name, the board's URI) -> subscribers
         self.connected = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -219,6 +231,41 @@ class Fleet:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: predicate(self.boards))
         return self.boards
+
+    # -- resource subscriptions ---------------------------------------------------------------
+
+    async def subscribe(self, board: Board, uri: str) -> None:
+        """One more subscriber to the board's resource `uri`: the first subscribes on the board
+        (BoardError if it refuses); kept for every later session with a board of its server-name."""
+        key = (board.server_name, uri)
+        if not self.subscriptions.get(key):
+            await board.request("resources/subscribe", {"uri": uri})
+        self.subscriptions[key] = self.subscriptions.get(key, 0) + 1
+
+    async def unsubscribe(self, server_name: str, uri: str) -> None:
+        """One subscriber fewer; the last one unsubscribes on the board, if it is present."""
+        key = (server_name, uri)
+        left = self.subscriptions.get(key, 0) - 1
+        if left > 0:
+            self.subscriptions[key] = left
+            return
+        self.subscriptions.pop(key, None)
+        board = next((b for b in self.instances.values() if b.ready and b.server_name == server_name), None)
+        if board is not None:
+            with contextlib.suppress(BoardError):
+                await board.request("resources/unsubscribe", {"uri": uri})
+
+    async def _resubscribe(self, board: Board) -> None:
+        # A new session has none of the gateway's subscriptions: hand them over again. One the
+        # board now refuses (its resource gone) is kept, for when it comes back.
+        for name, uri in list(self.subscriptions):
+            if name == board.server_name:
+                try:
+                    await board.request("resources/subscribe", {"uri": uri})
+                except BoardUnreachable:
+                    raise
+                except BoardError as exc:
+                    log.warning("%s refused the subscription to %s: %s", board.server_name, uri, exc)
 
     # -- the connection -----------------------------------------------------------------------
 
@@ -253,6 +300,7 @@ class Fleet:
             identifier=self.client_id,
             username=self.username,
             password=self.password,
+            tls_context=self.tls,
             protocol=aiomqtt.ProtocolVersion.V5,
             will=will,
             properties=connect,
@@ -288,13 +336,13 @@ class Fleet:
         """Publish one JSON-RPC message at QoS 1 with the spec's user properties."""
         client = self._client
         if client is None:
-            raise BoardError("not connected to the broker")
+            raise BoardUnreachable("not connected to the broker")
         props = Properties(PacketTypes.PUBLISH)
         props.UserProperty = [("MCP-COMPONENT-TYPE", "mcp-client"), ("MCP-MQTT-CLIENT-ID", self.client_id)]
         try:
             await client.publish(topic, json.dumps(msg, separators=(",", ":")), qos=1, properties=props)
         except aiomqtt.MqttError as exc:
-            raise BoardError(f"publish failed: {exc}") from exc
+            raise BoardUnreachable(f"publish failed: {exc}") from exc
 
     def _lost(self) -> None:
         for board in self.instances.values():
@@ -380,6 +428,7 @@ class Fleet:
                 board.capabilities = dict(init.get("capabilities") or {})
                 await board.notify("notifications/initialized")
                 await self._lists(board)
+                await self._resubscribe(board)
             except BoardError as exc:
                 log.warning("%s (%s): %s; retrying in %g s", board.server_name, board.server_id, exc, backoff)
                 await asyncio.sleep(backoff)

@@ -16,13 +16,21 @@ from host_tools.processes import stop, wait_listening
 
 class GatewayProcess:
     """The gateway CLI on 127.0.0.1:`port` (0: a free one), federating the broker on `broker_port`;
-    its output goes to workdir/gateway.log; `expose`: see `boardmcp gateway --expose`."""
+    its output goes to workdir/gateway.log; `expose`, `broker_options` (e.g. ["--ca", path]): more
+    `boardmcp gateway` options."""
 
     def __init__(
-        self, broker_port: int, workdir: Path, port: int = 0, token: str | None = None, expose: str | None = None
+        self,
+        broker_port: int,
+        workdir: Path,
+        port: int = 0,
+        token: str | None = None,
+        expose: str | None = None,
+        broker_options: tuple[str, ...] = (),
     ) -> None:
         self.broker_port = broker_port
         self.expose = expose
+        self.broker_options = broker_options
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.token = token
@@ -45,6 +53,7 @@ class GatewayProcess:
         argv = [sys.executable, "-m", "host_tools", "gateway", "--broker", f"127.0.0.1:{self.broker_port}"]
         argv += ["--port", str(self.port)] + (["--token", self.token] if self.token else [])
         argv += ["--expose", self.expose] if self.expose else []
+        argv += self.broker_options
         with (self.workdir / "gateway.log").open("ab") as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         why = wait_listening(self._proc, self.port, timeout)

@@ -23,7 +23,8 @@ gateway asks the client itself (elicitation, sampling, roots on the request's st
 retries for it. The client's capabilities, log level (`logging/setLevel` in the handshake era)
 and progress token ride along; the board's progress and log messages come back on the
 request's stream. Resource subscriptions (`resources/subscribe`, or a `subscriptions/listen`
-naming URIs) subscribe the gateway to that resource on the board.
+naming URIs) subscribe the gateway to that resource on the board, again whenever the board
+comes back (a reboot, a reconnect).
 
 When a board appears, vanishes or changes a list, handshake-era sessions get
 `notifications/{tools,prompts,resources}/list_changed` on their standalone stream, and
@@ -148,8 +149,8 @@ class Gateway:
         # is the client's): one session to reach it, its log level, its resource subscriptions.
         self._sessions: dict[object, Any] = {}
         self._levels: dict[object, str] = {}
-        self._subscribed: dict[object, set[str]] = {}
-        self._watching: dict[tuple[str, str], int] = {}  # (board, its URI) -> subscribers
+        # Subscriptions: gateway URI -> (server-name, the board's URI) it subscribed to.
+        self._subscribed: dict[object, dict[str, tuple[str, str]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         with warnings.catch_warnings():
             # logging/setLevel is deprecated in 2026-07-28, but handshake-era clients use it.
@@ -397,21 +398,18 @@ class Gateway:
     ) -> types.EmptyResult:
         uri = str(params.uri)
         conn = _connection(ctx)
-        subs = self._subscribed.setdefault(conn, set())
+        subs = self._subscribed.setdefault(conn, {})
         if uri not in subs:
-            await self._watch(uri)
-            subs.add(uri)
+            subs[uri] = await self._watch(uri)
             self._sessions[conn] = ctx.session
         return types.EmptyResult()
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        uri = str(params.uri)
-        subs = self._subscribed.get(_connection(ctx), set())
-        if uri in subs:
-            subs.discard(uri)
-            await self._unwatch(uri)
+        target = self._subscribed.get(_connection(ctx), {}).pop(str(params.uri), None)
+        if target is not None:
+            await self.fleet.unsubscribe(*target)
         return types.EmptyResult()
 
     async def _listen_stream(
@@ -423,41 +421,27 @@ class Gateway:
             for uri in uris:
                 # A URI no board has is honoured and never fires (as the SDK's handler does).
                 with contextlib.suppress(MCPError):
-                    await self._watch(uri)
-                    watched.append(uri)
+                    watched.append(await self._watch(uri))
             return await self._listen(ctx, params)
         finally:
-            for uri in watched:
+            for target in watched:
                 with contextlib.suppress(Exception):
-                    await self._unwatch(uri)
+                    await self.fleet.unsubscribe(*target)
 
-    async def _watch(self, uri: str) -> None:
-        # Subscribe the gateway to the resource on its board (once for every subscriber).
+    async def _watch(self, uri: str) -> tuple[str, str]:
+        # Subscribe the gateway to the resource on its board (once for every subscriber, and again
+        # whenever the board comes back: fleet.py); the (server-name, board URI) to unsubscribe.
         located = self._board_uri(uri)
         if located is None:
             raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", {"uri": uri})
         key, board, inner = located
         if "subscribe" not in (board.capabilities.get("resources") or {}):
             raise MCPError(INVALID_PARAMS, f"{key} does not support resource subscriptions")
-        if self._watching.get((key, inner), 0) == 0:
-            try:
-                await board.request("resources/subscribe", {"uri": inner})
-            except BoardError as exc:
-                raise MCPError(exc.code, str(exc), exc.data) from exc
-        self._watching[(key, inner)] = self._watching.get((key, inner), 0) + 1
-
-    async def _unwatch(self, uri: str) -> None:
-        located = self._board_uri(uri)
-        if located is None:
-            return
-        key, board, inner = located
-        left = self._watching.get((key, inner), 0) - 1
-        if left > 0:
-            self._watching[(key, inner)] = left
-            return
-        self._watching.pop((key, inner), None)
-        with contextlib.suppress(BoardError):
-            await board.request("resources/unsubscribe", {"uri": inner})
+        try:
+            await self.fleet.subscribe(board, inner)
+        except BoardError as exc:
+            raise MCPError(exc.code, str(exc), exc.data) from exc
+        return board.server_name, inner
 
     def _updated(self, board: Board, uri: str) -> None:
         key = next((k for k, b in self.fleet.boards.items() if b is board), None)
@@ -514,8 +498,8 @@ class Gateway:
     def _forget(self, conn: object) -> None:
         self._sessions.pop(conn, None)
         self._levels.pop(conn, None)
-        for uri in self._subscribed.pop(conn, set()):
-            self._spawn(self._unwatch(uri))
+        for target in self._subscribed.pop(conn, {}).values():
+            self._spawn(self.fleet.unsubscribe(*target))
 
     # -- serving ------------------------------------------------------------------------------
 

@@ -93,3 +93,14 @@ def test_compile_error_carries_mpy_cross_message(tmp_path: Path, firmware: Path)
 def test_missing_main_py(tmp_path: Path) -> None:
     with pytest.raises(StageError, match=r"main\.py does not exist"):
         stage_firmware(load_profile("esp32"), tmp_path / "fs", CONFIG, firmware_dir=tmp_path)
+
+
+def test_fixtures_go_only_to_profiles_that_ask_for_them(tmp_path: Path, firmware: Path) -> None:
+    tools = firmware / "boardmcp" / "tools"
+    tools.mkdir()
+    (tools / "__init__.py").write_text("")
+    (tools / "conformance.py").write_text("RESIDENT = True\n")
+    plain = stage_firmware(load_profile("esp32s3"), tmp_path / "plain", CONFIG, firmware_dir=firmware)
+    fixtured = stage_firmware(load_profile("conformance"), tmp_path / "fixtured", CONFIG, firmware_dir=firmware)
+    assert not (plain / "boardmcp" / "tools" / "conformance.mpy").exists()
+    assert (fixtured / "boardmcp" / "tools" / "conformance.mpy").is_file()

@@ -1,9 +1,12 @@
 """`boardmcp gateway` in front of emulated boards on a real Mosquitto, driven by the official SDK
 client in both eras: namespaced tools routed to the right board, fan-out, boards appearing and
-vanishing (tools/list_changed, subscriptions/listen), auth; and 20 boards at once."""
+vanishing (tools/list_changed, subscriptions/listen), resource subscriptions across reboots and
+reconnects, auth; and 20 boards at once."""
 
 import asyncio
 import contextlib
+import json
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +16,7 @@ import httpx2
 import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from host_tools.emulator.runner import EmulatedBoard
 from host_tools.gateway.broker import Mosquitto
@@ -170,6 +173,103 @@ def test_modern_clients_hear_of_changes_on_a_listen_stream(
                 await asyncio.to_thread(delta.stop)
 
     run(gateway, "auto", check)
+
+
+def test_over_tls_with_credentials(tmp_path: Path) -> None:
+    """A broker that speaks only TLS and wants a password: the board (verifying the broker with the
+    CA in its `tls` options) and the gateway (`--ca`, `--username`, `--password`) both get through."""
+    users = {"board": "board-pw", "gateway": "gateway-pw"}
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(Mosquitto(tmp_path / "broker", users=users, tls=True))
+        mqtt = {
+            "broker": "127.0.0.1",
+            "port": broker.port,
+            "tls": {"ca": str(broker.ca_der)},  # the VM runs on the host: a host path is a board path
+            "username": "board",
+            "password": "board-pw",
+            "server_name": "boardmcp/sealed",
+        }
+        stack.enter_context(EmulatedBoard(load_profile("esp32c3"), workdir=tmp_path / "sealed", mqtt=mqtt))
+        options = ("--ca", str(broker.ca), "--username", "gateway", "--password", "gateway-pw")
+        gw = stack.enter_context(GatewayProcess(broker.port, tmp_path / "gateway", broker_options=options))
+
+        async def check(c: Client) -> None:
+            await _tools(c, lambda n: "sealed.system_info" in n)
+            assert (await c.call_tool("sealed.system_info", {})).structured_content["chip"] == "esp32c3"
+
+        try:
+            asyncio.run(_session(gw.url, "legacy", check, token=None))
+        except BaseException:
+            print(gw.log[-3000:], broker.log[-3000:])  # shown with the failure
+            raise
+
+
+def test_subscriptions_outlive_a_board_reboot_and_a_broker_restart(tmp_path: Path) -> None:
+    """A handshake-era client's resources/subscribe and a 2026-07-28 client's listen stream on a
+    board's sensor keep bringing notifications/resources/updated after the board reboots (a new
+    MCP session, none of the old subscriptions) and after the broker restarts (board and gateway
+    both reconnect): the gateway subscribes again on the board."""
+    uri = "board://eps/sensor://bh1750"
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(Mosquitto(tmp_path / "broker"))
+        board = stack.enter_context(_board(broker, tmp_path, "eps", "esp32s3"))
+        gw = stack.enter_context(GatewayProcess(broker.port, tmp_path / "gateway"))
+        legacy_updates: asyncio.Queue[str] = asyncio.Queue()
+        modern_updates: asyncio.Queue[str] = asyncio.Queue()
+
+        async def on_message(message: Any) -> None:
+            if getattr(message, "method", None) == "notifications/resources/updated":
+                await legacy_updates.put(str(message.params.uri))
+
+        async def lit(c: Client, updates: asyncio.Queue[str], lux: float) -> None:
+            # Updates until a read after one shows the sensor at `lux` (the first reading of a
+            # new subscription is an update too, with whatever the sensor sees then).
+            async with asyncio.timeout(WAIT_S):
+                while True:
+                    assert await updates.get() == uri
+                    reading = json.loads((await c.read_resource(uri)).contents[0].text)
+                    if abs(reading["illuminance"] - lux) < 50:
+                        return
+
+        async def change(legacy: Client, modern: Client, lux: float) -> None:
+            for q in (legacy_updates, modern_updates):
+                while not q.empty():
+                    q.get_nowait()  # from before the disruption: not evidence of a subscription now
+            board.set_environment("bh1750", {"lux": lux})
+            await asyncio.gather(lit(legacy, legacy_updates, lux), lit(modern, modern_updates, lux))
+
+        async def check() -> None:
+            # The SDK's own HTTP clients: their read timeout outlasts a standalone stream's quiet spells.
+            async with (
+                Client(streamable_http_client(gw.url), mode="legacy", message_handler=on_message) as legacy,
+                Client(streamable_http_client(gw.url), mode="auto") as modern,
+            ):
+                await _tools(legacy, lambda n: "eps.read_bh1750" in n)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)  # the handshake era's way
+                    await legacy.subscribe_resource(uri)
+                async with modern.listen(resource_subscriptions=[uri]) as sub:
+
+                    async def relay() -> None:
+                        async for event in sub:
+                            await modern_updates.put(str(getattr(event, "uri", "")))
+
+                    relay_task = asyncio.create_task(relay())
+                    try:
+                        await change(legacy, modern, 1000)
+                        await asyncio.to_thread(board.stop)  # killed: the broker publishes its will
+                        await asyncio.to_thread(board.start, 30.0)
+                        await change(legacy, modern, 600)
+                        await asyncio.to_thread(broker.restart)
+                        await change(legacy, modern, 1500)
+                    finally:
+                        relay_task.cancel()
+
+        try:
+            asyncio.run(check())
+        except BaseException:
+            print(gw.log[-6000:])  # shown with the failure
+            raise
 
 
 def test_twenty_boards(tmp_path: Path) -> None:

@@ -294,6 +294,7 @@ class MQTT:
         opts = self.tls if isinstance(self.tls, dict) else {}
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if opts.get("ca"):
+            # A DER file: some builds' mbedtls (the unix port's) parse no PEM.
             ctx.load_verify_locations(cafile=opts["ca"])
             ctx.verify_mode = ssl.CERT_REQUIRED
         else:

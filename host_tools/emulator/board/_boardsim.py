@@ -97,6 +97,16 @@ def fault(name):
         return None
 
 
+def environment(name):
+    # What a test fixed a device's sensed values to ({"lux": 900}), or None: environment.json in
+    # the state dir (EmulatedBoard.set_environment), re-read on every measurement.
+    try:
+        with open(state_path("environment.json")) as f:
+            return json.load(f).get(name)
+    except OSError:
+        return None
+
+
 def drift(value, step, lo, hi):
     # One step of a bounded random walk: how a reading wanders between samples.
     value += (random.getrandbits(8) - 127.5) * step / 128
