@@ -16,7 +16,7 @@ def _type_ok(name, value):
     if name == "integer":
         if isinstance(value, bool):
             return False
-        return isinstance(value, int) or (isinstance(value, float) and value == int(value))
+        return isinstance(value, int) or (isinstance(value, float) and value % 1 == 0)  # inf, nan: False
     if name == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if name == "boolean":

@@ -22,7 +22,7 @@ from micropython import const
 
 from . import NAME, VERSION
 from .context import Cancelled, Context, InputRequired, Session, level_index
-from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error
+from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error, valid_id
 
 MODERN_VERSIONS = ("2026-07-28",)
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -239,8 +239,8 @@ class Server:
         if is_response:
             session.answer(msg)
         elif msg["method"] == "notifications/cancelled":
-            params = msg.get("params") or {}
-            ctx = session.inflight.get(params.get("requestId"))
+            rid = (msg.get("params") or {}).get("requestId")
+            ctx = session.inflight.get(rid) if valid_id(rid) else None  # a list id is unhashable
             if ctx is not None:
                 ctx.cancel()
 

@@ -177,6 +177,10 @@ async def test_handshake_ask_round_trip_and_cancellation():
         {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}, False, False, session
     )
     assert await task is None and not session.inflight
+    # A cancellation naming no request id that could exist is ignored (a list is unhashable).
+    for bad in ([], {}, None, True):
+        note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": bad}}
+        srv.accept(note, False, False, session)
 
 
 async def test_modern_input_required_state_is_signed_and_bound():

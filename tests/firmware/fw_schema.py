@@ -1,4 +1,6 @@
 # Tool-argument validation tests, on the MicroPython VM.
+import json
+
 from boardmcp.schema import check
 
 OBJ = {
@@ -28,6 +30,8 @@ def test_reports_the_offending_field():
     assert "pin must be >= 0" in check(OBJ, {"state": "on", "pin": -1})
     assert "pin must be of type integer" in check(OBJ, {"state": "on", "pin": "2"})
     assert "pin must be of type integer" in check(OBJ, {"state": "on", "pin": 2.5})
+    for huge in (json.loads("1e999"), json.loads("-1e999")):  # infinities: not integers, no crash
+        assert "pin must be of type integer" in check(OBJ, {"state": "on", "pin": huge})
     assert "duty must be < 1" in check(OBJ, {"state": "on", "duty": 1})
     assert "tags[1] must be of type string" in check(OBJ, {"state": "on", "tags": ["a", 1]})
     assert "at most 2 items" in check(OBJ, {"state": "on", "tags": ["a", "b", "c"]})
