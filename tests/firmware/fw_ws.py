@@ -232,3 +232,22 @@ async def test_closing_ends_the_session_and_its_listen_stream():
     await c.writer.wait_closed()
     http.close()
     await _closed()
+
+
+async def test_running_out_of_heap_after_the_101_closes_without_http_text():
+    # Once the 101 is out the connection carries frames only: an HTTP 503 written there would
+    # be read as a frame header. The connection just closes, and the slot is freed.
+    async def no_heap(self):
+        raise MemoryError
+
+    run = ws.WebSocket.run
+    ws.WebSocket.run = no_heap
+    http = await _start()
+    try:
+        c = await _connect(http)
+        assert await asyncio.wait_for_ms(c.reader.read(64), 5000) == b""
+        c.writer.close()
+        await _closed()
+    finally:
+        ws.WebSocket.run = run
+        http.close()
