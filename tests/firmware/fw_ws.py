@@ -287,3 +287,22 @@ async def test_out_of_memory_mid_frame_closes_the_connection():
         pass
     assert writer.writes == 2
     sock.close()
+
+
+async def test_running_out_of_heap_after_the_101_closes_without_http_text():
+    # Once the 101 is out the connection carries frames only: an HTTP 503 written there would
+    # be read as a frame header. The connection just closes, and the slot is freed.
+    async def no_heap(self):
+        raise MemoryError
+
+    run = ws.WebSocket.run
+    ws.WebSocket.run = no_heap
+    http = await _start()
+    try:
+        c = await _connect(http)
+        assert await asyncio.wait_for_ms(c.reader.read(64), 5000) == b""
+        c.writer.close()
+        await _closed()
+    finally:
+        ws.WebSocket.run = run
+        http.close()

@@ -9,6 +9,7 @@ imported without its __init__.
 
 import importlib
 import json
+import math
 import sys
 import types
 from typing import Any
@@ -186,7 +187,7 @@ def test_schema_check_never_raises(s: dict, value: Any) -> None:
 def test_schema_integer_range_is_exact(lo: int, hi: int, value: Any) -> None:
     ok = schema.check({"type": "integer", "minimum": lo, "maximum": hi}, value) is None
     integral = (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, float) and value == int(value)
+        isinstance(value, float) and math.isfinite(value) and value == int(value)
     )
     assert ok == (integral and lo <= value <= hi)
 

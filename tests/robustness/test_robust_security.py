@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import modern, modern_headers, serves
+from conftest import call_tool, modern, modern_headers, serves, tools_of, valid_arguments
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from wire import Console, open_session, post, raw_exchange
@@ -22,35 +22,14 @@ from host_tools.profiles import load_profile, repo_root
 FIRMWARE = repo_root() / "firmware"
 
 
-def _tools(board: EmulatedBoard) -> list[dict]:
-    return post(board, modern("tools/list"), modern_headers("tools/list"))[2]["result"]["tools"]
-
-
-def _call(board: EmulatedBoard, name: str, arguments: object) -> tuple[int, dict, dict]:
-    body = modern("tools/call", {"name": name, "arguments": arguments})
-    return post(board, body, modern_headers("tools/call", name))
-
-
-def _valid_arguments(schema: dict) -> dict:
-    # The least a tool accepts: each required property's first enum value, or a plain value.
-    args = {}
-    for name in schema.get("required", ()):
-        prop = schema["properties"][name]
-        if "enum" in prop:
-            args[name] = prop["enum"][0]
-        else:
-            args[name] = {"integer": prop.get("minimum", 0), "number": 0, "boolean": False}.get(prop.get("type"), "x")
-    return args
-
-
 def test_the_token_is_never_returned_or_logged(board: EmulatedBoard) -> None:
     """Every tool, list and read, on HTTP (both eras), WebSocket and serial, and refusals that
     carried a wrong token: no answer and no console line holds the token."""
     token = board.token
     assert token
     seen: list[str] = []
-    for tool in _tools(board):
-        seen.append(json.dumps(_call(board, tool["name"], _valid_arguments(tool["inputSchema"]))[2]))
+    for tool in tools_of(board):
+        seen.append(json.dumps(call_tool(board, tool["name"], valid_arguments(tool["inputSchema"]))[2]))
     for method in ("tools/list", "resources/list", "resources/templates/list", "prompts/list", "server/discover"):
         seen.append(json.dumps(post(board, modern(method), modern_headers(method))))
     session = open_session(board)
@@ -136,12 +115,12 @@ def test_pin_arguments_cannot_bypass_the_allowlist(board: EmulatedBoard) -> None
     profile = load_profile("esp32s3")
     reserved = [p for group in profile.reserved for p in group.pins]
     checked = 0
-    for tool in _tools(board):
+    for tool in tools_of(board):
         props = tool["inputSchema"].get("properties", {})
-        base = _valid_arguments(tool["inputSchema"])
+        base = valid_arguments(tool["inputSchema"])
         values = [*PIN_BYPASSES, *reserved] if "pin" in props else [5]
         for value in values:
-            status, _, reply = _call(board, tool["name"], {**base, "pin": value})
+            status, _, reply = call_tool(board, tool["name"], {**base, "pin": value})
             result = reply.get("result")
             refused = status in (200, 400) and (("error" in reply) or (result is not None and result.get("isError")))
             assert refused, (tool["name"], value, reply)
@@ -160,9 +139,9 @@ def test_tools_leave_the_filesystem_alone(board: EmulatedBoard) -> None:
     """Calling every tool (with valid and with odd arguments) changes no file on the board."""
     fs = board.workdir / "fs"
     before = _tree(fs)
-    for tool in _tools(board):
-        for arguments in (_valid_arguments(tool["inputSchema"]), {"path": "/config.json"}, {"file": "main.py"}):
-            _call(board, tool["name"], arguments)
+    for tool in tools_of(board):
+        for arguments in (valid_arguments(tool["inputSchema"]), {"path": "/config.json"}, {"file": "main.py"}):
+            call_tool(board, tool["name"], arguments)
     assert _tree(fs) == before
 
 

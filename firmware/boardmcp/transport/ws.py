@@ -77,14 +77,15 @@ async def upgrade(http, conn, method, headers):
     head += accept + b"\r\n"
     if "mcp" in [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]:
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
-    conn.writer.write(head + b"\r\n")
-    await conn.drain()
-    _open += 1
+    # Made before the 101 goes out: without heap for it the client can still get an HTTP 503.
     ws = WebSocket(http.server, conn)
+    _open += 1
     try:
+        conn.writer.write(head + b"\r\n")
+        await conn.drain()
         await ws.run()
     except MemoryError:
-        pass  # frames have been sent: no HTTP error can follow, the connection just closes
+        pass  # the 101 is out: no HTTP error may follow on this connection, which just closes
     finally:
         _open -= 1
         ws.close()
