@@ -255,16 +255,26 @@ class HTTPServer:
                 gc.collect()
                 await asyncio.sleep_ms(ACCEPT_PAUSE_MS)
                 continue
-            if self.active < MAX_CONNECTIONS:
-                self.active += 1
-                try:
-                    client.setblocking(False)
-                    asyncio.create_task(self._serve_connection(asyncio.StreamReader(client), peer))  # noqa: RUF006
-                    continue
-                except MemoryError:
-                    self.active -= 1
-                    gc.collect()
-            self._refuse(client)
+            if self.active >= MAX_CONNECTIONS or not self._take(client, peer):
+                self._refuse(client)
+
+    def _take(self, client, peer):
+        # Start serving a connection; on a full heap, once more after unloading the tools
+        # modules. False when there is no room for it even then.
+        self.active += 1
+        try:
+            client.setblocking(False)
+            try:
+                asyncio.create_task(self._serve_connection(asyncio.StreamReader(client), peer))  # noqa: RUF006
+            except MemoryError:
+                if not self.server.registry.reclaim():
+                    raise
+                asyncio.create_task(self._serve_connection(asyncio.StreamReader(client), peer))  # noqa: RUF006
+            return True
+        except MemoryError:
+            self.active -= 1
+            gc.collect()
+            return False
 
     def _refuse(self, client):
         # The prebuilt 503, written without waiting (it fits a fresh socket's send buffer). Then
@@ -324,7 +334,12 @@ class HTTPServer:
         conn = None
         refused = False
         try:
-            conn = _Conn(stream, bytearray(BUF_SIZE), self.request_timeout_ms, peer)
+            try:
+                buf = bytearray(BUF_SIZE)
+            except MemoryError:
+                self.server.registry.reclaim()  # the tools modules make room; they load again
+                buf = bytearray(BUF_SIZE)
+            conn = _Conn(stream, buf, self.request_timeout_ms, peer)
             self._conns.append(conn)
             filled = 0
             while filled >= 0:
@@ -336,8 +351,9 @@ class HTTPServer:
                     break
         except MemoryError:
             # No room for this connection's buffer or its request: refused as the accept loop
-            # refuses (the 503, then the reaper drains and closes it); the others go on.
-            gc.collect()
+            # refuses (the 503, then the reaper drains and closes it); the others go on, and
+            # the client's retry finds the tools modules' heap free.
+            self.server.registry.reclaim()
             refused = True
         except (_Closed, OSError, asyncio.CancelledError):
             pass  # the client went away or missed a deadline: nothing to answer
@@ -510,7 +526,7 @@ class HTTPServer:
             status, payload = e.status, jsonrpc.error(rid, INVALID_REQUEST, e.reason)
         except MemoryError:
             body = None
-            gc.collect()
+            server.registry.reclaim()  # so that the retry the error asks for finds room
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
         except Exception as e:
             sys.print_exception(e)
