@@ -6,13 +6,14 @@ The basic bounds (8 held connections -> 503, stream limits, a 0.5 s slow client,
 are tests/integration/test_http_bounds.py; WebSocket frame errors are test_websocket.py.
 """
 
+import contextlib
 import socket
 import struct
 import threading
 import time
 
 import pytest
-from conftest import MAX_CONNECTIONS, REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
+from conftest import IDLE_MS, MAX_CONNECTIONS, REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
 from wire import Stream, open_session, parse_response, post, request_bytes, ws_frame, ws_read_frame, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
@@ -24,6 +25,9 @@ def _rst(s: socket.socket) -> None:
     # Close with a reset (SO_LINGER 0), as a client that crashes or loses its network does.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
+
+
+NEVER_TAKEN_S = IDLE_MS / 1000 + 6  # the idle deadline, the linger, and room for a loaded machine
 
 
 def _read_until_closed(s: socket.socket) -> bytes:
@@ -171,18 +175,19 @@ def test_every_stream_slot_at_once(board: EmulatedBoard) -> None:
             s.close()
 
 
-def _fifty(board: EmulatedBoard, request: bytes) -> list[bytes]:
+def _fifty(board: EmulatedBoard, request: bytes) -> list[bytes | None]:
     # 50 clients at once, each connecting and sending `request` straight away; what each got
-    # back before the board closed its connection.
-    got: list[bytes] = [b""] * 50
+    # back before the board closed its connection, or None when nothing came for NEVER_TAKEN_S.
+    got: list[bytes | None] = [None] * 50
     start = threading.Barrier(50)
 
     def client(i: int) -> None:
         start.wait()
-        with socket.create_connection(("127.0.0.1", board.port), timeout=30) as s:
+        with socket.create_connection(("127.0.0.1", board.port), timeout=NEVER_TAKEN_S) as s:
             if request:
                 s.sendall(request)
-            got[i] = _read_until_closed(s)
+            with contextlib.suppress(TimeoutError):
+                got[i] = _read_until_closed(s)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
     for t in threads:
@@ -198,7 +203,9 @@ def test_fifty_connections_at_once(probed: Probed) -> None:
     Retrying the refused ones serves them too."""
     board = fresh(probed)
     body = request_bytes(board, modern("server/discover"), {**modern_headers("server/discover"), "Connection": "close"})
-    answers = [parse_response(data) for data in _fifty(board, body)]
+    got = _fifty(board, body)
+    assert None not in got, "a client that sent its request was left hanging"
+    answers = [parse_response(data) for data in got if data is not None]
     statuses = [a[0] for a in answers]
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(200) >= MAX_CONNECTIONS, statuses
@@ -220,10 +227,13 @@ def test_fifty_connections_at_once(probed: Probed) -> None:
 
 def test_fifty_silent_connections(probed: Probed) -> None:
     """50 clients connect and send nothing: each either gets a 503 at once (the table is full)
-    or holds a slot until the idle deadline, when the board closes it without a word."""
+    or holds a slot until the idle deadline, when the board closes it without a word. Past the
+    listen backlog the kernel may complete a handshake it keeps no state for (a SYN cookie): a
+    silent client then waits on a connection the board never saw (None); one that sends is
+    taken then, as the test above shows."""
     got = _fifty(fresh(probed), b"")
-    assert all(data == b"" or data.startswith(b"HTTP/1.1 503 ") for data in got), got
-    assert any(data.startswith(b"HTTP/1.1 503 ") for data in got)
+    assert all(data is None or data == b"" or data.startswith(b"HTTP/1.1 503 ") for data in got), got
+    assert any(data and data.startswith(b"HTTP/1.1 503 ") for data in got)
     unharmed(probed)
 
 
