@@ -15,7 +15,7 @@ export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
 NODE_DIR := $(VENV)/node
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json conformance/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: conformance help emulate flash deploy provision discover gateway bench test lint format boards conformance-tools clean
+.PHONY: conformance help emulate flash deploy provision discover gateway bench soak test lint format boards conformance-tools clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ gateway: $(STAMP)  ## One MCP endpoint for every board on an MQTT broker: BROKER
 bench: $(STAMP)  ## Benchmark the firmware beside FastMCP; writes docs/BENCHMARKS.md (QUICK=1: fewer requests)
 	@command -v valgrind >/dev/null || echo "bench: valgrind not found, so no instruction count (Debian: apt-get install valgrind)" >&2
 	@$(BIN)/boardmcp bench --board $(BOARD) $(if $(QUICK),--quick)
+
+soak: $(STAMP)  ## 20,000 mixed requests (HTTP, WebSocket, serial) at the esp32 heap; writes docs/SOAK.md
+	@$(BIN)/boardmcp bench --soak --board $(if $(filter command line,$(origin BOARD)),$(BOARD),esp32)
 
 conformance: $(STAMP)  ## Check a board: TARGET=emulated|http://HOST[:PORT]|serial:/dev/tty.. [BOARD=] [TOKEN=] [DESTRUCTIVE=1] [JUNIT=path]
 	@$(BIN)/boardmcp test --target $(or $(TARGET),emulated) $(if $(filter command line,$(origin BOARD)),--board $(BOARD)) $(if $(TOKEN),--token $(TOKEN)) $(if $(DESTRUCTIVE),--destructive) $(if $(JUNIT),--junit $(JUNIT))

@@ -376,13 +376,21 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--board", default=DEFAULT_BOARD, help=f"board profile name or path to one (default: {DEFAULT_BOARD})"
+        "--board", help=f"board profile name or path to one (default: {DEFAULT_BOARD}; esp32 for --soak)"
     )
     level = parser.add_mutually_exclusive_group()
+    level.add_argument(
+        "--soak",
+        action="store_const",
+        dest="level",
+        const="soak",
+        help="instead: mixed requests over HTTP, WebSocket and serial, checking each and the heap (docs/SOAK.md)",
+    )
     level.add_argument("--quick", action="store_const", dest="level", const="quick", help="fewer requests (minutes)")
     level.add_argument(
         "--smoke", action="store_const", dest="level", const="smoke", help="a few requests: shows the harness works"
     )
+    parser.add_argument("--requests", type=int, default=20000, help="requests in a --soak (default: 20000)")
     parser.add_argument("--no-fastmcp", action="store_true", help="skip the FastMCP comparison")
     parser.add_argument(
         "--gateway",
@@ -404,9 +412,12 @@ def _bench(args: argparse.Namespace) -> int:
         run_gateway_bench(args.out or default_out(), workdir, args.level, _progress)
         return 0
     from host_tools.bench.client import BenchClientError  # noqa: PLC0415  (matplotlib etc. only for bench)
+
+    if args.level == "soak":
+        return _soak(args)
     from host_tools.bench.run import BenchOptions, run_bench  # noqa: PLC0415
 
-    options = BenchOptions(board=args.board, level=args.level, fastmcp=not args.no_fastmcp)
+    options = BenchOptions(board=args.board or DEFAULT_BOARD, level=args.level, fastmcp=not args.no_fastmcp)
     command = "make bench" if args.level == "full" else f"boardmcp bench --{args.level}"
     options = dataclasses.replace(options, command=command)
     if args.out:
@@ -419,6 +430,25 @@ def _bench(args: argparse.Namespace) -> int:
         _progress(f"bench failed: {exc}")
         return 1
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from host_tools.bench.client import BenchClientError  # noqa: PLC0415
+    from host_tools.bench.soak import SoakOptions, run_soak, with_requests  # noqa: PLC0415
+
+    options = with_requests(SoakOptions(board=args.board or "esp32"), args.requests)
+    if args.requests != 20000:
+        options = dataclasses.replace(options, command=f"boardmcp bench --soak --requests {args.requests}")
+    if args.out:
+        options = dataclasses.replace(options, out_md=args.out)
+    if args.workdir:
+        options = dataclasses.replace(options, workdir=args.workdir)
+    try:
+        result = run_soak(options, _progress)
+    except (BoardError, BenchClientError, OSError) as exc:
+        _progress(f"soak failed: {exc}")
+        return 1
+    return 0 if result.passed else 1
 
 
 # -- test ----------------------------------------------------------------------------------------

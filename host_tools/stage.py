@@ -22,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.executables import find_executable
-from host_tools.profiles import Profile, repo_root
+from host_tools.profiles import Profile, list_profiles, load_profile, repo_root
 
 PACKAGE = "boardmcp"
-# Tools modules that exist for test suites: only profiles whose "fixtures" name them get them.
-FIXTURES = ("conformance",)
+
+
+def fixture_names() -> set[str]:
+    """Tools modules that exist for test suites: every name a profile's "fixtures" lists. Only
+    profiles naming one get it."""
+    return {name for board in list_profiles() for name in load_profile(board).raw.get("fixtures", ())}
 
 
 class StageError(RuntimeError):
@@ -68,7 +72,7 @@ def stage_firmware(
     cache.mkdir(parents=True, exist_ok=True)
 
     sources = sorted((src / PACKAGE).rglob("*.py")) if (src / PACKAGE).is_dir() else []
-    unwanted = {src / PACKAGE / "tools" / f"{name}.py" for name in FIXTURES} - {
+    unwanted = {src / PACKAGE / "tools" / f"{name}.py" for name in fixture_names()} - {
         src / PACKAGE / "tools" / f"{name}.py" for name in profile.raw.get("fixtures", ())
     }
     sources = [s for s in sources if s not in unwanted]

@@ -3,13 +3,19 @@
 import asyncio
 import gc
 
-from . import NAME, VERSION, config, net
+import machine
+from micropython import const
+
+from . import NAME, VERSION, config, net, ratelimit
 from .auth import Guard
 from .registry import Registry
 from .server import Server
 from .transport.http import HTTPServer
 
 CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
+WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
+_WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
+SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
 
 
 def build_server(profile):
@@ -22,7 +28,7 @@ def build_server(profile):
         if profile.get(name):
             reg.publish(name)
     for name in profile.get("fixtures", ()):
-        # Test fixtures (the conformance suites'), only on profiles that ask for them.
+        # Test fixtures (the conformance suites', faults), only on profiles that ask for them.
         reg.publish(name)
     reg.seal()
     _settle()
@@ -72,6 +78,10 @@ def main():
         idle_timeout_ms=opts["idle_timeout_ms"],
     )
     del profile  # this frame lives as long as the board serves; the tools modules read their own
+    rate = opts["rate"]
+    if rate:
+        ratelimit.configure(rate["per_s"], rate["burst"])
+    watchdog_ms = cfg.get("watchdog_ms", WATCHDOG_MS)
     mqtt = None
     if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
         _settle()
@@ -79,7 +89,13 @@ def main():
 
         mqtt = MQTT(http.server, cfg["mqtt"], name)
     try:
-        asyncio.run(_serve(http, ip, cfg.get("serial", True), mqtt))
+        asyncio.run(_serve(http, ip, cfg.get("serial", True), mqtt, wifi, watchdog_ms))
+    except KeyboardInterrupt:
+        # The console user wants the REPL: keep the watchdog from resetting the board under them.
+        # Any other way out leaves it unfed, so a crashed server comes back by itself.
+        if watchdog_ms:
+            machine.WDT(timeout=_WATCHDOG_PARKED_MS)
+        raise
     finally:
         # After Ctrl-C the REPL may run main() again: free the port and start from a clean loop.
         http.close()
@@ -88,8 +104,12 @@ def main():
         asyncio.new_event_loop()
 
 
-async def _serve(http, ip, serial, mqtt):
+async def _serve(http, ip, serial, mqtt, wifi, watchdog_ms):
+    # The server, and beside it the watchdog's feeder, the Wi-Fi watch, MQTT and the console transport.
     await http.start()
+    asyncio.create_task(_supervise(http, machine.WDT(timeout=watchdog_ms) if watchdog_ms else None))  # noqa: RUF006
+    # Rejoin after Wi-Fi drops; a new address (DHCP) is added to the hosts requests may name.
+    asyncio.create_task(net.keep_connected(wifi["ssid"], wifi.get("password", ""), http.guard.add_host))  # noqa: RUF006
     if mqtt:
         asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
     if serial:
@@ -105,3 +125,16 @@ async def _serve(http, ip, serial, mqtt):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+
+
+async def _supervise(http, wdt):
+    # Feeds the watchdog from the event loop, so a handler that blocks the loop (a hung driver,
+    # a runaway loop) starves it and the watchdog resets the board. And resets the board at once
+    # if the HTTP server's accept loop or reaper has ended (they survive refusals and a full
+    # heap; only a bug ends them), since nothing new would be served (or timed out) again.
+    while http.serving():
+        if wdt is not None:
+            wdt.feed()
+        await asyncio.sleep_ms(SUPERVISE_MS)
+    print("http: no longer serving (accept loop or reaper ended); resetting")
+    machine.reset()

@@ -43,6 +43,9 @@ def load():
         # A whole request must arrive within the first; a kept-alive connection may idle this long.
         "request_timeout_ms": http.get("request_timeout_ms", 10000),
         "idle_timeout_ms": http.get("idle_timeout_ms", 30000),
+        # Per client address: `burst` requests at once, then `per_s` a second (null: no limit).
+        # A chip serves on the order of 100 small requests a second: one client gets half.
+        "rate": http.get("rate", {"per_s": 50, "burst": 100}),
     }
     cfg.setdefault("wifi", {})
     cfg.setdefault("token", None)

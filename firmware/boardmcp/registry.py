@@ -239,6 +239,15 @@ class Registry:
             _unload(name)
         gc.collect()
 
+    def reclaim(self):
+        """The heap ran out: unload the tools modules that are loaded (each loads again when
+        next needed), then collect. True if there was a module to unload."""
+        if len(self._modules) > len(self._resident):
+            self.evict()
+            return True
+        gc.collect()
+        return False
+
     def trim(self):
         """Unload the tools modules when the free heap is below LOW_WATER (after a collection)."""
         if len(self._modules) > len(self._resident) and gc.mem_free() < LOW_WATER:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from host_tools import processes
 from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
@@ -41,9 +41,18 @@ class HeapStats:
 class BenchBoard:
     """An emulated board for the bench. `vm_heap` sets the VM's whole `-X heapsize` (the profile's
     heap plus the sim allowance by default); `probe` stages the stats probe as main.py, else the
-    real main.py runs alone, as deployed."""
+    real main.py runs alone, as deployed. `http_options` and `config_options` are EmulatedBoard's."""
 
-    def __init__(self, profile: Profile, workdir: Path, *, vm_heap: int | None = None, probe: bool = True) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        workdir: Path,
+        *,
+        vm_heap: int | None = None,
+        probe: bool = True,
+        http_options: dict[str, Any] | None = None,
+        config_options: dict[str, Any] | None = None,
+    ) -> None:
         heap = (vm_heap if vm_heap is not None else profile.heap_bytes + SIM_HEAP_BYTES) - SIM_HEAP_BYTES
         self.vm_heap = heap + SIM_HEAP_BYTES
         self.stats_port = free_port() if probe else 0
@@ -54,7 +63,11 @@ class BenchBoard:
             source = PROBE.read_text().replace("STATS_PORT = 0", f"STATS_PORT = {self.stats_port}", 1)
             (firmware / "main.py").write_text(source)
         self.board = EmulatedBoard(
-            dataclasses.replace(profile, heap_bytes=heap), workdir=workdir / "board", firmware_dir=firmware
+            dataclasses.replace(profile, heap_bytes=heap),
+            workdir=workdir / "board",
+            firmware_dir=firmware,
+            http_options=http_options,
+            config_options=config_options,
         )
 
     @property

@@ -80,7 +80,8 @@ class EmulatedBoard:
     `port` 0 picks a free loopback port. `token` defaults to a fresh random bearer token;
     None disables auth. `firmware_dir` defaults to the repo's firmware/. `wifi` is the access
     point the board can join ({"ssid", "password", "rssi"}); `http_options` are added to config.json's
-    "http" (e.g. {"idle_timeout_ms": 500}); `provisioned` False stages a config.json without Wi-Fi
+    "http" (e.g. {"idle_timeout_ms": 500}), `config_options` to its top level (e.g.
+    {"watchdog_ms": 2000}); `provisioned` False stages a config.json without Wi-Fi
     credentials or token, so the board boots into its setup page. `announce` turns on the
     firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `mqtt` is
     config.json's `mqtt` section (broker, port, server_name, ...: the board then also serves MCP over
@@ -97,6 +98,7 @@ class EmulatedBoard:
         firmware_dir: Path | None = None,
         wifi: dict[str, Any] | None = None,
         http_options: dict[str, Any] | None = None,
+        config_options: dict[str, Any] | None = None,
         provisioned: bool = True,
         announce: bool = False,
         mqtt: dict[str, Any] | None = None,
@@ -109,6 +111,7 @@ class EmulatedBoard:
         self.firmware_dir = firmware_dir
         self.wifi = dict(wifi or DEFAULT_WIFI)
         self.http_options = dict(http_options or {})
+        self.config_options = dict(config_options or {})
         self.provisioned = provisioned
         self.announce = announce
         self.mqtt = dict(mqtt) if mqtt else None
@@ -139,8 +142,11 @@ class EmulatedBoard:
     def config(self) -> dict[str, Any]:
         """The config.json staged on the board."""
         config: dict[str, Any] = {
-            "http": {"host": "127.0.0.1", "port": self.port, **self.http_options},
+            # Every client of an emulated board comes from 127.0.0.1, so a per-client rate
+            # limit would lump them all together: off unless http_options set one.
+            "http": {"host": "127.0.0.1", "port": self.port, "rate": None, **self.http_options},
             "mdns": self.announce,
+            **self.config_options,
         }
         if self.provisioned:
             config["wifi"] = {"ssid": self.wifi["ssid"], "password": self.wifi["password"]}
@@ -236,9 +242,13 @@ class EmulatedBoard:
         tmp.replace(tmp.with_suffix(""))
 
     def inject_fault(self, name: str, fault: str | None) -> None:
-        """Make a sensor (by profile name) or an I2C bus (`i2c<id>`) misbehave from its next
-        transaction on: "absent" (no ACK: OSError ENODEV), "crc" (corrupted checksums),
-        "stuck" (a bus held low: OSError ETIMEDOUT); None repairs it. Faults survive resets."""
+        """Make part of the emulated hardware misbehave from its next use on; None repairs it.
+        Faults survive resets. `name` is one of:
+        - a sensor (by profile name) or an I2C bus (`i2c<id>`), from its next transaction:
+          "absent" (no ACK: OSError ENODEV), "crc" (corrupted checksums), "stuck" (a bus held
+          low: OSError ETIMEDOUT);
+        - "wifi": "down" (the access point is gone: a joined station loses its link and joins
+          fail with no AP found, until the fault is repaired and the firmware joins again)."""
         self._set_state("faults.json", name, fault)
 
     def set_environment(self, name: str, values: dict[str, float] | None) -> None:

@@ -57,6 +57,14 @@ async def test_evicting_gives_the_module_heap_back():
     assert left < loaded // 4, (loaded, left)
 
 
+async def test_reclaiming_unloads_what_is_loaded_and_says_so():
+    # What a transport calls when the heap runs out: True while there was a module to unload.
+    reg = _system()
+    await reg.call_tool("system_info", {}, None)
+    assert reg.reclaim() is True and SYSTEM not in sys.modules
+    assert reg.reclaim() is False
+
+
 async def test_arguments_are_checked_against_the_published_schema():
     reg = _system()
     r = await reg.call_tool("system_info", {"x": 1}, None)

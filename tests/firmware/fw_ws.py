@@ -9,7 +9,7 @@ import struct
 from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
-from boardmcp.transport import stream, ws
+from boardmcp.transport import buffers, stream, ws
 from boardmcp.transport.http import HTTPServer
 
 # The test client (and this module, compiled from source) share the VM with the server: heap on
@@ -232,6 +232,61 @@ async def test_closing_ends_the_session_and_its_listen_stream():
     await c.writer.wait_closed()
     http.close()
     await _closed()
+
+
+class _Socket:
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class _StarvedWriter:
+    # Takes the first write, then runs out of memory: a frame half sent.
+    def __init__(self):
+        self.s = _Socket()
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes > 1:
+            raise MemoryError()
+
+    async def drain(self):
+        pass
+
+
+class _Conn:
+    def __init__(self, writer):
+        self.reader = None
+        self.writer = writer
+        self.buf = bytearray(16)
+        self.mv = memoryview(self.buf)
+
+
+async def test_out_of_memory_mid_frame_closes_the_connection():
+    # A frame cut short can never be followed by another: the socket is closed at once and the
+    # sender told the peer is gone; nothing more is written.
+    writer = _StarvedWriter()
+    sock = ws.WebSocket(_server(), _Conn(writer))
+    gc.collect()
+    out = buffers.stream()
+    for _ in range(20):  # more than one segment (no 2 KB block asked for): copy_out writes twice
+        out.write(b"x" * 100)
+    try:
+        await sock.write_part(out, 2000, True, True)
+        raise AssertionError("no error")
+    except OSError:
+        pass
+    assert sock.closed and writer.s.closed
+    try:
+        await sock.write(b"", 9)
+        raise AssertionError("wrote after the broken frame")
+    except OSError:
+        pass
+    assert writer.writes == 2
+    sock.close()
 
 
 async def test_running_out_of_heap_after_the_101_closes_without_http_text():

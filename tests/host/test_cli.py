@@ -41,7 +41,13 @@ def test_help_explains_the_commands() -> None:
 def test_boards_lists_profiles() -> None:
     out = boardmcp("boards")
     assert out.returncode == 0
-    assert [line.split()[0] for line in out.stdout.splitlines()] == ["conformance", "esp32", "esp32c3", "esp32s3"]
+    assert [line.split()[0] for line in out.stdout.splitlines()] == [
+        "conformance",
+        "esp32",
+        "esp32c3",
+        "esp32s3",
+        "faults",
+    ]
 
 
 def test_unknown_board_is_a_clear_error() -> None:

@@ -4,6 +4,8 @@ Reads each request in chunks into one per-connection buffer, parses it in place 
 answers with a single write (a separate header write stalls keep-alive clients on
 Nagle + delayed ACK). Every read and write has a deadline, enforced by one reaper task
 for all connections, so a slow client stalls only itself and no read allocates a timer.
+Connections are taken by an accept loop of its own: one beyond the limit, or one the heap
+has no room for, gets a prebuilt 503 and is closed there, with no task or stream made for it.
 
     http = HTTPServer(server, guard, "0.0.0.0", 80, request_timeout_ms=10000, idle_timeout_ms=30000)
     await http.start()
@@ -12,12 +14,13 @@ for all connections, so a slow client stalls only itself and no read allocates a
 import asyncio
 import gc
 import json
+import socket
 import sys
 import time
 
 from micropython import const
 
-from .. import jsonrpc
+from .. import jsonrpc, ratelimit
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 from . import buffers
 
@@ -27,6 +30,9 @@ MAX_BODY = const(8192)  # a larger body needs a contiguous block a small heap ma
 CHUNK = const(1024)  # streamed responses go out in chunks of about this size
 MAX_CONNECTIONS = const(8)
 LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
+MAX_LINGERING = const(8)  # refused connections drained before closing; more are closed at once
+BACKLOG = const(4)
+ACCEPT_PAUSE_MS = const(10)  # after a failed accept (no socket free): let the others run first
 MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
 MAX_STREAMS = const(3)  # open GET streams; each holds a connection
 STREAM_KEEPALIVE_MS = const(15000)
@@ -54,6 +60,7 @@ _REASONS = {
     409: b"Conflict",
     413: b"Content Too Large",
     415: b"Unsupported Media Type",
+    429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     501: b"Not Implemented",
     503: b"Service Unavailable",
@@ -178,66 +185,186 @@ class HTTPServer:
         self.active = 0
         self.streams = 0
         self._conns = []  # open connections, whose deadlines _reap() enforces
-        self._listener = None
+        self._sock = None
+        self._acceptor = None
         self._reaper = None
+        self._busy = None  # the whole 503 for a connection that cannot be taken
+        # Refused sockets being drained (see _refuse), when each is closed regardless, and
+        # whether its client has sent anything yet.
+        self._lingering = []
+        self._linger_until = []
+        self._linger_heard = []
 
     async def start(self):
         """Bind and start accepting connections."""
-        self._listener = await asyncio.start_server(self._serve_connection, self.host, self.port, backlog=4)
+        body = _problem("Too many connections or out of memory; retry shortly")
+        head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        self._busy = (head % len(body)) + _CLOSE_RETRY + b"\r\n" + body
+        ai = socket.getaddrinfo(self.host, self.port)[0]
+        sock = socket.socket(ai[0], socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(ai[-1])
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()  # e.g. the port is taken: no socket left behind
+            raise
+        self._sock = sock
+        self._acceptor = asyncio.create_task(self._accept(sock))
         self._reaper = asyncio.create_task(self._reap())
+
+    def serving(self):
+        """False once the accept loop or the reaper has ended: closed, or ended by an error
+        neither was built to survive (a bug); the board cannot serve as it should after that."""
+        for task in (self._acceptor, self._reaper):
+            if task is None or task.done():
+                return False
+        return True
 
     def close(self):
         """Stop accepting connections."""
-        if self._listener is not None:
-            self._listener.close()
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for task in (self._acceptor, self._reaper):
+            if task is not None:
+                task.cancel()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        while self._lingering:
+            self._unlinger(len(self._lingering) - 1)
+
+    async def _accept(self, sock):
+        # asyncio.start_server's loop makes a stream, a dict and a task for every connection
+        # before the server sees it, and dies when the heap runs out there (a connection storm).
+        # This one checks the limit first, and only refuses what it cannot take.
+        ready = asyncio.StreamReader(sock)
+        nothing = bytearray(0)
+        while True:
+            try:
+                await ready.readinto(nothing)  # returns once a connection is waiting
+            except OSError:
+                pass  # some ports report a listening socket's read as an error: it is ready all the same
+            try:
+                client, peer = sock.accept()
+            except OSError:
+                # Nothing waiting after all, or no socket free for it (it stays queued).
+                await asyncio.sleep_ms(ACCEPT_PAUSE_MS)
+                continue
+            except MemoryError:
+                # The OS took the connection but the heap had no room for it; try again later.
+                gc.collect()
+                await asyncio.sleep_ms(ACCEPT_PAUSE_MS)
+                continue
+            if self.active >= MAX_CONNECTIONS or not self._take(client, peer):
+                self._refuse(client)
+
+    def _take(self, client, peer):
+        # Start serving a connection; on a full heap, once more after unloading the tools
+        # modules. False when there is no room for it even then.
+        self.active += 1
+        try:
+            client.setblocking(False)
+            try:
+                asyncio.create_task(self._serve_connection(asyncio.StreamReader(client), peer))  # noqa: RUF006
+            except MemoryError:
+                if not self.server.registry.reclaim():
+                    raise
+                asyncio.create_task(self._serve_connection(asyncio.StreamReader(client), peer))  # noqa: RUF006
+            return True
+        except MemoryError:
+            self.active -= 1
+            gc.collect()
+            return False
+
+    def _refuse(self, client):
+        # The prebuilt 503, written without waiting (it fits a fresh socket's send buffer). Then
+        # the socket lingers before it is closed, because closing on unread input makes the
+        # kernel reset the connection, which can destroy the 503 before the client reads it: the
+        # reaper reads what the client sends and closes once it has gone quiet (or closed, or
+        # LINGER_MS passed). Past MAX_LINGERING a refusal is closed at once.
+        try:
+            client.setblocking(False)
+            client.write(self._busy)
+            if len(self._lingering) < MAX_LINGERING:
+                self._lingering.append(client)
+                self._linger_until.append(time.ticks_add(time.ticks_ms(), LINGER_MS))
+                self._linger_heard.append(False)
+                return
+        except (OSError, MemoryError):
+            pass
+        client.close()
 
     async def _reap(self):
         # One task checks every connection's deadline: a per-read wait_for would allocate a
-        # task, a closure and (on timeout) an exception for every request.
+        # task, a closure and (on timeout) an exception for every request. It must outlive a
+        # full heap (nothing would time out after it): it allocates nothing itself (no
+        # iterators), and a MemoryError from what it calls waits for the next round.
         while True:
             await asyncio.sleep_ms(REAP_MS)
-            now = time.ticks_ms()
-            for conn in self._conns:
-                if conn.deadline is not None and time.ticks_diff(now, conn.deadline) >= 0:
-                    conn.deadline = None
-                    conn.task.cancel()
-
-    async def _serve_connection(self, reader, writer):
-        conn = None
-        try:
-            if self.active >= MAX_CONNECTIONS:
-                conn = _Conn(reader, writer, None, LINGER_MS)
-                self._conns.append(conn)
-                await conn.send(503, _problem("Too many connections; retry shortly"), _CLOSE_RETRY)
-                await conn.discard()
-                return
-            self.active += 1
             try:
-                conn = _Conn(reader, writer, bytearray(BUF_SIZE), self.request_timeout_ms)
-                self._conns.append(conn)
-                filled = 0
-                while filled >= 0:
-                    try:
-                        filled = await self._one_request(conn, filled)
-                    except _Reject as r:
-                        await conn.send(r.status, _problem(r.reason), b"Connection: close\r\n")
-                        await conn.discard()
-                        break
+                self._reap_once(time.ticks_ms())
             except MemoryError:
-                # Not even a buffer for this connection: refuse it, and let the others go on.
                 gc.collect()
-                _no_delay(writer)
-                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            finally:
-                self.active -= 1
+
+    def _reap_once(self, now):
+        conns = self._conns
+        i = len(conns)
+        while i:
+            i -= 1
+            conn = conns[i]
+            if conn.deadline is not None and time.ticks_diff(now, conn.deadline) >= 0:
+                conn.deadline = None
+                conn.task.cancel()
+        i = len(self._lingering)
+        while i:
+            i -= 1
+            got = _drain(self._lingering[i])
+            if got < 0 or (got == 0 and self._linger_heard[i]) or time.ticks_diff(now, self._linger_until[i]) >= 0:
+                self._unlinger(i)
+            elif got:
+                self._linger_heard[i] = True
+
+    def _unlinger(self, i):
+        self._lingering.pop(i).close()
+        self._linger_until.pop(i)
+        self._linger_heard.pop(i)
+
+    async def _serve_connection(self, stream, peer):
+        # The accept loop has counted this connection in self.active.
+        conn = None
+        refused = False
+        try:
+            try:
+                buf = bytearray(BUF_SIZE)
+            except MemoryError:
+                self.server.registry.reclaim()  # the tools modules make room; they load again
+                buf = bytearray(BUF_SIZE)
+            conn = _Conn(stream, buf, self.request_timeout_ms, peer)
+            self._conns.append(conn)
+            filled = 0
+            while filled >= 0:
+                try:
+                    filled = await self._one_request(conn, filled)
+                except _Reject as r:
+                    await conn.send(r.status, _problem(r.reason), b"Connection: close\r\n")
+                    await conn.discard()
+                    break
+        except MemoryError:
+            # No room for this connection's buffer or its request: refused as the accept loop
+            # refuses (the 503, then the reaper drains and closes it); the others go on, and
+            # the client's retry finds the tools modules' heap free.
+            self.server.registry.reclaim()
+            refused = True
         except (_Closed, OSError, asyncio.CancelledError):
             pass  # the client went away or missed a deadline: nothing to answer
         finally:
+            self.active -= 1
             if conn is not None:
                 self._conns.remove(conn)
-            await _close(writer)
+            if refused:
+                self._refuse(stream.s)  # pyright: ignore[reportAttributeAccessIssue]
+            else:
+                await _close(stream)
 
     async def _one_request(self, conn, filled):
         # Serve one request; return how many bytes of the next one are already buffered,
@@ -310,6 +437,10 @@ class HTTPServer:
     async def _dispatch(self, conn, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
         extra = b"" if keep else b"Connection: close\r\n"
+        wait = ratelimit.wait_s(conn.peer)
+        if wait:
+            await conn.send(429, _problem("Too many requests; slow down"), extra + b"Retry-After: %d\r\n" % wait)
+            return keep
         if target == "/ws" or target.startswith("/ws?"):
             gc.collect()  # so the module loads into low holes, not across the largest free block
             from . import ws  # loaded on the first WebSocket client only
@@ -395,7 +526,7 @@ class HTTPServer:
             status, payload = e.status, jsonrpc.error(rid, INVALID_REQUEST, e.reason)
         except MemoryError:
             body = None
-            gc.collect()
+            server.registry.reclaim()  # so that the retry the error asks for finds room
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
         except Exception as e:
             sys.print_exception(e)
@@ -477,15 +608,15 @@ class _Conn:
     """One client connection: its buffer, and the deadline the server's reaper enforces
     (None while a handler runs, which may take its time)."""
 
-    def __init__(self, reader, writer, buf, timeout_ms):
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, stream, buf, timeout_ms, peer):
+        self.reader = self.writer = stream
+        self.peer = peer  # the client's address, as the port's accept() gives it
         self.buf = buf
-        self.mv = memoryview(buf) if buf is not None else None
+        self.mv = memoryview(buf)
         self.task = asyncio.current_task()
         self.deadline = None
         self.timeout_ms = timeout_ms  # for each write to be taken by the client
-        _no_delay(writer)
+        _no_delay(stream)
 
     def expire(self, ms):
         """Cancel this connection's task if it is still reading or writing in ms."""
@@ -507,9 +638,8 @@ class _Conn:
         # Closing with unread input makes the kernel send RST, which can destroy the refusal we
         # just sent before the client reads it. Drain briefly (bounded in time) first.
         self.expire(LINGER_MS)
-        mv = self.mv if self.mv is not None else memoryview(_SCRATCH)
         try:
-            while await self.reader.readinto(mv):
+            while await self.reader.readinto(self.mv):
                 pass
         except (OSError, asyncio.CancelledError):
             pass
@@ -564,7 +694,10 @@ class _Reply:
     def abandon(self):
         """A cancelled request: end its SSE stream, or drop the connection if nothing was sent."""
         if self.sse:
-            self.conn.writer.write(b"0\r\n\r\n")
+            try:
+                self.conn.writer.write(b"0\r\n\r\n")
+            except OSError:
+                return False  # the client has gone (the usual reason for a cancel): close
             return True
         return False
 
@@ -641,6 +774,23 @@ class _Reply:
             raise _Closed()
         buffers.release(max(most, n))
         await self.conn.drain()
+
+
+def _drain(sock):
+    # Read what a refused client has sent, without waiting: how many reads found data (0:
+    # nothing new), or -1 once it has closed its side or the connection failed.
+    got = 0
+    try:
+        while got < 64:  # bounded: a client may never stop sending
+            n = sock.readinto(_SCRATCH)
+            if n is None:
+                return got
+            if not n:
+                return -1
+            got += 1
+    except OSError:
+        return -1
+    return got
 
 
 def _no_delay(writer):

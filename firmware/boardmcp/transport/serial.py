@@ -29,7 +29,13 @@ class Console(Connection):
 
     async def write_part(self, out, n, first, last):
         """One message, one line (written in parts when long)."""
-        buffers.copy_out(sys.stdout.buffer.write, b"", out, n, b"\n" if last else b"")
+        try:
+            buffers.copy_out(sys.stdout.buffer.write, b"", out, n, b"\n" if last else b"")
+        except MemoryError:
+            # Part of the line may be out: end it, so what follows starts a line of its own (the
+            # host skips the broken one) and the caller's error reply is read.
+            sys.stdout.buffer.write(b"\n")
+            raise
 
     async def run(self):
         """Read lines from stdin until it ends (never, on a chip)."""

@@ -14,7 +14,6 @@ it receives to `receive(buf, start, end)`:
 """
 
 import asyncio
-import gc
 import json
 import sys
 
@@ -95,7 +94,7 @@ class Connection:
             await self._reply(jsonrpc.error(e.id, e.code, e.message, e.data))
             return
         except MemoryError:
-            gc.collect()
+            server.registry.reclaim()
             await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board; retry"))
             return
         if isinstance(msg, list):
@@ -131,7 +130,7 @@ class Connection:
             except Error as e:
                 data = jsonrpc.error(rid, e.code, e.message, e.data)
             except MemoryError:
-                gc.collect()
+                self.server.registry.reclaim()  # so that the retry the error asks for finds room
                 data = jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
             except OSError:
                 return  # the peer is gone; the reader notices and closes

@@ -135,8 +135,12 @@ class WebSocket(Connection):
         """Send one control frame (ping, pong, close)."""
         if self.closed:
             raise OSError("connection closed")
-        self.writer.write(struct.pack("!BB", 0x80 | opcode, len(data)) + data)  # one write per frame
-        await self.writer.drain()
+        frame = struct.pack("!BB", 0x80 | opcode, len(data)) + data
+        try:
+            self.writer.write(frame)  # one write per frame
+            await self.writer.drain()
+        except MemoryError:
+            self._abort()
 
     async def write_part(self, out, n, first, last):
         """One frame of a text message: the whole message, or a fragment of a long one."""
@@ -149,8 +153,19 @@ class WebSocket(Connection):
             head = struct.pack("!BBH", b0, 126, n)
         else:
             head = struct.pack("!BBII", b0, 127, 0, n)
-        buffers.copy_out(self.writer.write, head, out, n, b"")
-        await self.writer.drain()
+        try:
+            buffers.copy_out(self.writer.write, head, out, n, b"")
+            await self.writer.drain()
+        except MemoryError:
+            self._abort()
+
+    def _abort(self):
+        # Out of memory in the middle of sending a frame: part of it may be out, and a stream
+        # of frames cannot be put right after that. Close the socket at once (the reader then
+        # ends the connection) and tell the caller the peer is gone.
+        self.closed = True
+        self.writer.s.close()  # pyright: ignore[reportAttributeAccessIssue]
+        raise OSError("out of memory while sending a frame: connection closed")
 
     async def keepalive(self):
         """A ping keeps NATs open while a listen stream is quiet."""

@@ -87,8 +87,9 @@ ADC_PINS = {
 
 
 def fault(name):
-    # The fault injected on a device or bus ("absent", "crc", "stuck"), or None. Tests write
-    # faults.json in the state dir while the board runs; it is re-read on every transaction.
+    # The fault injected on a device or bus ("absent", "crc", "stuck") or on Wi-Fi ("down"), or
+    # None. Tests write faults.json in the state dir while the board runs; it is re-read on every
+    # transaction.
     try:
         with open(state_path("faults.json")) as f:
             return json.load(f).get(name)

@@ -1,6 +1,10 @@
 # Emulated `network` for the esp32 port (the unix VM has none), run inside the MicroPython VM.
 # The access point the board can join (ssid, password, rssi) comes from sim.json. The emulated
 # station's address is sim.json's "ip" (127.0.0.1: the emulator's network is loopback).
+# A test takes the access point away with the fault "wifi": "down" (EmulatedBoard.inject_fault):
+# a joined station loses its link (status beacon timeout), joins fail with "no AP found", and the
+# station stays down until the firmware calls connect() again once the AP is back (the driver's
+# own reconnects are not emulated). Sockets are loopback and keep working.
 import random
 import time
 
@@ -136,9 +140,11 @@ class WLAN:
 
     def _status(self):
         s = self._s
-        if s["status"] == STAT_CONNECTING and time.ticks_diff(time.ticks_ms(), s["since"]) >= _CONNECT_MS:
+        if s["status"] == STAT_GOT_IP and _boardsim.fault("wifi") == "down":
+            s["status"] = STAT_BEACON_TIMEOUT  # the AP went silent: the link is lost
+        elif s["status"] == STAT_CONNECTING and time.ticks_diff(time.ticks_ms(), s["since"]) >= _CONNECT_MS:
             ap = _boardsim.config()["wifi"]
-            if s["ssid"] != ap["ssid"]:
+            if s["ssid"] != ap["ssid"] or _boardsim.fault("wifi") == "down":
                 s["status"] = STAT_NO_AP_FOUND
             elif s["key"] != ap.get("password", ""):
                 s["status"] = STAT_WRONG_PASSWORD

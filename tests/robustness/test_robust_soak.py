@@ -1,0 +1,36 @@
+"""A short soak (`boardmcp bench --soak` at 1,000 requests): mixed requests over HTTP, WebSocket
+and serial, every answer checked, the live heap's floor flat. The full 20,000 is `make soak`."""
+
+from pathlib import Path
+
+import pytest
+
+from host_tools.bench.soak import SoakOptions, run_soak, with_requests
+
+
+def _soak(board: str, tmp_path: Path) -> None:
+    options = with_requests(SoakOptions(board=board, out_md=tmp_path / "SOAK.md", workdir=tmp_path / "w"), 1000)
+    result = run_soak(options, lambda _msg: None)
+    assert result.done == 1000
+    assert not result.failures, result.failures[:5]
+    assert result.flat, result.windows
+    assert "**Result: passed**" in (tmp_path / "SOAK.md").read_text()
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 8: esp32 (110,592 B heap) runs out of heap under five concurrent clients (-32603 and 503 "
+    "'Out of memory'; 3,870 of 20,000 in docs/SOAK.md) while its live-heap floor stays flat (no leak)",
+)
+def test_soak_at_the_esp32_heap(tmp_path: Path) -> None:
+    _soak("esp32", tmp_path)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 8: on the emulated esp32s3, 1-2 of 1,000 requests from the new-connection client get the "
+    "accept path's 503 'Too many connections or out of memory' (~26-30 KB free under five clients, live-heap "
+    "floor flat: heap exhaustion, not a leak; measured)",
+)
+def test_soak_at_the_esp32s3_heap(tmp_path: Path) -> None:
+    _soak("esp32s3", tmp_path)
