@@ -275,7 +275,9 @@ def instructions_per_call(profile: Profile, workdir: Path, small: int, large: in
     calls; boot, startup and teardown cancel out in the difference."""
     runs = []
     for n in (small, large):
-        board = BenchBoard(profile, workdir / f"callgrind-{n}", probe=False)
+        # No watchdog: under valgrind the loop runs ~50x slower, and the sim's watchdog thread
+        # would catch the SIGINT that ends the run.
+        board = BenchBoard(profile, workdir / f"callgrind-{n}", probe=False, config_options={"watchdog_ms": 0})
         board.board.stage()
         argv, env = board.board.vm_command(run_main=True)
         out = board.board.workdir / "callgrind.out"
