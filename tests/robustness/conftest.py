@@ -149,6 +149,9 @@ def warm_up(board: EmulatedBoard) -> None:
         assert s.recv(12) == b"HTTP/1.1 503"
     for s in held + refused:
         s.close()
+    # Until the board has seen those go: a request meanwhile may be refused, and past the
+    # lingering limit a refusal is closed at once (a reset, as the client had sent its request).
+    wait_serving(board)
     for _ in range(MAX_SESSIONS):
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
