@@ -126,11 +126,13 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
     with bench:
         p = Probed(bench)
         warm_up(p.board)
-        # Every tool once: tools modules load on first use and stay loaded (until the heap runs
-        # low), so tests that call them find them loaded, as idle counts them.
+        p.idle = p.settle_idle()
+        # Tools modules load on first use and stay loaded until the heap runs low (then all are
+        # unloaded), so which are loaded after a test depends on what it called: idle is the
+        # most the heap held while every tool was called once, in turn.
         for tool in tools_of(p.board):
             assert call_tool(p.board, tool["name"], valid_arguments(tool["inputSchema"]))[0] == 200
-        p.idle = p.settle_idle()
+            p.idle = max(p.idle, p.live())
         yield p
 
 

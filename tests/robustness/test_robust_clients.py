@@ -134,6 +134,12 @@ def _open_streams(board: EmulatedBoard, pairs: int, streams: list[Stream]) -> No
         assert ls.event()["method"] == "notifications/subscriptions/acknowledged"
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 8: with tools modules loaded, two GET and two listen streams (~6.5 KB each) can exceed "
+    "the emulated esp32s3's free heap: a stream's open then gets 503 'Too many connections or out of "
+    "memory' (seen in 1 of 4 runs of the robustness stage)",
+)
 def test_clients_vanishing_mid_stream(board: EmulatedBoard) -> None:
     """GET streams (handshake era) and listen streams (2026-07-28) whose clients go away, by FIN
     and by reset: the board ends them and their slots serve new streams. Two of each per round:
