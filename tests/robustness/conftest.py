@@ -27,7 +27,7 @@ MAX_SESSIONS = 4  # firmware/boardmcp/server.py
 MAX_CONNECTIONS = 8  # firmware/boardmcp/transport/http.py
 # What the heap may differ from idle by after a test (bytes): the GC's view of a live heap
 # moves by a few small blocks with where the last request's leftovers happened to land.
-HEAP_SLACK = 1024
+HEAP_SLACK = 2048
 # How long the board may take to let go of what a test left: refused and cut-off connections
 # linger (1 s), idle keep-alive connections time out (IDLE_MS), streams notice their client left.
 SETTLE_S = 15

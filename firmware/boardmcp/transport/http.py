@@ -361,7 +361,7 @@ class HTTPServer:
             self.active -= 1
             if conn is not None:
                 self._conns.remove(conn)
-            if refused:
+            if refused and not (conn is not None and conn.upgraded):
                 self._refuse(stream.s)  # pyright: ignore[reportAttributeAccessIssue]
             else:
                 await _close(stream)
@@ -615,6 +615,7 @@ class _Conn:
         self.mv = memoryview(buf)
         self.task = asyncio.current_task()
         self.deadline = None
+        self.upgraded = False  # a WebSocket now: no HTTP response may be written on it
         self.timeout_ms = timeout_ms  # for each write to be taken by the client
         _no_delay(stream)
 

@@ -81,6 +81,7 @@ async def upgrade(http, conn, method, headers):
     ws = WebSocket(http.server, conn)
     _open += 1
     try:
+        conn.upgraded = True
         conn.writer.write(head + b"\r\n")
         await conn.drain()
         await ws.run()
