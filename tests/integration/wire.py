@@ -51,12 +51,27 @@ def open_session(board: EmulatedBoard, version: str = HANDSHAKE) -> dict[str, st
 
 def raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], Any]:
     """Send raw bytes, read the response until the server closes; parse status, headers, JSON."""
+    return parse_response(exchange(port, request, timeout))
+
+
+def exchange(port: int, request: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes on a new connection; return what comes back until the server closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(request)
-        data = b""
+        return read_until_closed(s)
+
+
+def read_until_closed(s: socket.socket, *, reset_ends: bool = False) -> bytes:
+    """What the peer sends until it closes; with reset_ends, a reset ends it too (keeping what
+    came before) instead of raising ConnectionResetError."""
+    data = b""
+    try:
         while chunk := s.recv(65536):
             data += chunk
-    return parse_response(data)
+    except ConnectionResetError:
+        if not reset_ends:
+            raise
+    return data
 
 
 def parse_response(data: bytes) -> tuple[int, dict[str, str], Any]:

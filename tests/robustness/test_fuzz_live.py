@@ -5,7 +5,6 @@ carries JSON, a valid JSON-RPC response; afterwards the board still serves with 
 
 import json
 import random
-import socket
 import time
 from typing import Any
 
@@ -13,7 +12,7 @@ from conftest import modern, modern_headers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_logic import json_values
-from wire import parse_response, request_bytes, ws_frame, ws_read_message, ws_upgrade
+from wire import exchange, parse_response, request_bytes, ws_frame, ws_read_message, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -108,11 +107,7 @@ def _check_jsonrpc(reply: Any) -> None:
 @given(bodies, header_sets)
 def test_http_fuzz(board: EmulatedBoard, body: bytes, headers: dict[str, str]) -> None:
     request = request_bytes(board, body, {**headers, "Connection": "close"})
-    with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
+    data = exchange(board.port, request)
     status, got, reply = parse_response(data)
     assert status in STATUSES, (status, data[:300])
     if got.get("content-type") in ("application/json", "text/event-stream") and reply is not None:
@@ -158,15 +153,6 @@ def test_seeds_are_served(board: EmulatedBoard) -> None:
         method = seed["method"]
         name = seed["params"].get("name") or seed["params"].get("uri")
         status, _, reply = parse_response(
-            _exchange(board, request_bytes(board, seed, {**modern_headers(method, name), "Connection": "close"}))
+            exchange(board.port, request_bytes(board, seed, {**modern_headers(method, name), "Connection": "close"}))
         )
         assert status == 200 and "result" in reply, (seed, reply)
-
-
-def _exchange(board: EmulatedBoard, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return data

@@ -14,7 +14,17 @@ import time
 
 import pytest
 from conftest import IDLE_MS, MAX_CONNECTIONS, REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
-from wire import Stream, open_session, parse_response, post, request_bytes, ws_frame, ws_read_frame, ws_upgrade
+from wire import (
+    Stream,
+    open_session,
+    parse_response,
+    post,
+    read_until_closed,
+    request_bytes,
+    ws_frame,
+    ws_read_frame,
+    ws_upgrade,
+)
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -28,16 +38,6 @@ def _rst(s: socket.socket) -> None:
 
 
 NEVER_TAKEN_S = IDLE_MS / 1000 + 6  # the idle deadline, the linger, and room for a loaded machine
-
-
-def _read_until_closed(s: socket.socket) -> bytes:
-    data = b""
-    try:
-        while chunk := s.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
 
 
 def _discover(board: EmulatedBoard, rid: object) -> tuple[int, dict]:
@@ -92,7 +92,7 @@ def test_slowloris_for_30_s_while_ten_clients_are_served(board: EmulatedBoard) -
                 continue
             finally:
                 slow.settimeout(REQUEST_MS / 1000 + 5)
-                leftover = _read_until_closed(slow)
+                leftover = read_until_closed(slow, reset_ends=True)
                 slow.close()
             assert leftover == b"", leftover  # cut off without an answer
     finally:
@@ -193,7 +193,7 @@ def _fifty(board: EmulatedBoard, request: bytes) -> list[bytes | None]:
             if request:
                 s.sendall(request)
             with contextlib.suppress(TimeoutError):
-                got[i] = _read_until_closed(s)
+                got[i] = read_until_closed(s, reset_ends=True)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
     for t in threads:

@@ -12,7 +12,7 @@ import socket
 
 import pytest
 from conftest import modern, modern_headers
-from wire import Console, parse_response, post, ws_frame, ws_read_message, ws_upgrade
+from wire import Console, parse_response, post, read_until_closed, ws_frame, ws_read_message, ws_upgrade
 
 from host_tools.emulator.runner import EmulatedBoard
 
@@ -162,7 +162,7 @@ def test_body_shorter_than_content_length(board: EmulatedBoard) -> None:
     head = _head(board, len(body) + 50)
     with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
         s.sendall(head + body)
-        assert _read_all(s) == b""
+        assert read_until_closed(s, reset_ends=True) == b""
 
 
 def test_body_longer_than_content_length(board: EmulatedBoard) -> None:
@@ -171,7 +171,7 @@ def test_body_longer_than_content_length(board: EmulatedBoard) -> None:
     body = _json(modern("tools/list"))
     with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
         s.sendall(_head(board, len(body)) + body + b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}\r\n\r\n')
-        data = _read_all(s)
+        data = read_until_closed(s, reset_ends=True)
     first, _, second = data.partition(b"HTTP/1.1 400")
     status, _, reply = parse_response(first)
     assert status == 200 and reply["result"]["tools"]
@@ -187,16 +187,6 @@ def _head(board: EmulatedBoard, length: int) -> bytes:
     ).encode()
 
 
-def _read_all(s: socket.socket) -> bytes:
-    data = b""
-    try:
-        while chunk := s.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
-
-
 @pytest.mark.parametrize(
     "header",
     [b"X-Bad: \xff\xfe", b"Mcp-Method: tools/\xc3", b"\xff: x"],
@@ -207,5 +197,5 @@ def test_invalid_utf8_in_headers(board: EmulatedBoard, header: bytes) -> None:
     request = _head(board, len(body)).replace(b"\r\n\r\n", b"\r\n" + header + b"\r\n\r\n") + body
     with socket.create_connection(("127.0.0.1", board.port), timeout=10) as s:
         s.sendall(request)
-        status, _, reply = parse_response(_read_all(s))
+        status, _, reply = parse_response(read_until_closed(s, reset_ends=True))
     assert status == 400 and reply["error"]["code"] == INVALID
