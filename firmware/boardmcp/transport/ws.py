@@ -80,13 +80,11 @@ async def upgrade(http, conn, method, headers):
     # Made before the 101 goes out: without heap for it the client can still get an HTTP 503.
     ws = WebSocket(http.server, conn)
     _open += 1
+    conn.upgraded = True  # from here on no HTTP response may follow, even after a MemoryError
     try:
-        conn.upgraded = True
         conn.writer.write(head + b"\r\n")
         await conn.drain()
         await ws.run()
-    except MemoryError:
-        pass  # the 101 is out: no HTTP error may follow on this connection, which just closes
     finally:
         _open -= 1
         ws.close()
