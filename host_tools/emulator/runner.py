@@ -259,6 +259,7 @@ class EmulatedBoard:
 
     def _set_state(self, file: str, name: str, value: Any) -> None:  # noqa: ANN401
         # One entry of a JSON file in the state dir, which the sim re-reads while the board runs.
+        # With no entry left the file goes: the sim's check of a missing file costs the least heap.
         path = self.workdir / "state" / file
         path.parent.mkdir(parents=True, exist_ok=True)
         entries = json.loads(path.read_text()) if path.exists() else {}
@@ -266,6 +267,9 @@ class EmulatedBoard:
             entries.pop(name, None)
         else:
             entries[name] = value
+        if not entries:
+            path.unlink(missing_ok=True)
+            return
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(entries))
         tmp.replace(path)

@@ -86,15 +86,31 @@ ADC_PINS = {
 }
 
 
+_NO_FAULTS = {}  # read only
+_faults_path = None
+
+
+def faults():
+    # Every injected fault, {name: fault}. Tests write faults.json in the state dir while the
+    # board runs, so it is re-read on every call; the runner deletes it when the last fault is
+    # repaired, so a healthy board pays one failed stat() per check (a failed open() costs three
+    # times its heap): what the sim allocates is counted in every request the firmware serves,
+    # and a chip's I2C allocates almost nothing.
+    global _faults_path
+    if _faults_path is None:
+        _faults_path = state_path("faults.json")
+    try:
+        os.stat(_faults_path)
+        with open(_faults_path) as f:
+            return json.load(f)
+    except OSError:
+        return _NO_FAULTS
+
+
 def fault(name):
     # The fault injected on a device or bus ("absent", "crc", "stuck") or on Wi-Fi ("down"), or
-    # None. Tests write faults.json in the state dir while the board runs; it is re-read on every
-    # transaction.
-    try:
-        with open(state_path("faults.json")) as f:
-            return json.load(f).get(name)
-    except OSError:
-        return None
+    # None, from its next transaction on.
+    return faults().get(name)
 
 
 def environment(name):

@@ -39,22 +39,27 @@ class I2C:
             scl = pins[id][0] if scl is None else scl
             sda = pins[id][1] if sda is None else sda
         self._txn = None
+        self._bus = None
         self.init(scl=scl, sda=sda, freq=freq)
 
     def init(self, *, scl=None, sda=None, freq=400000, timeout=50000):
         if scl is not None and sda is not None:
             self._pins = (_pin_id(scl), _pin_id(sda))
+            self._bus = None  # found on first use
         self._freq = freq
 
     def deinit(self):
         pass
 
     def _device(self, addr):
-        name, devices = _bus(*self._pins)
-        if _boardsim.fault(name) == "stuck":
+        bus = self._bus
+        if bus is None:
+            bus = self._bus = _bus(self._pins[0], self._pins[1])
+        faults = _boardsim.faults()  # once per transaction, for the bus and the device
+        if faults.get(bus[0]) == "stuck":
             raise OSError(_ETIMEDOUT)
-        dev = devices.get(addr)
-        if dev is None or _boardsim.fault(dev.name) == "absent":
+        dev = bus[1].get(addr)
+        if dev is None or faults.get(dev.name) == "absent":
             raise OSError(_ENODEV)
         return dev
 
