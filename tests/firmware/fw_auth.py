@@ -13,6 +13,15 @@ def test_token_required_and_compared_exactly():
     assert Guard().check({}) is None
 
 
+def test_a_non_ascii_token_is_compared_as_utf8():
+    # The comparison runs on bytes: a token set by hand in config.json may be any text.
+    g = Guard(token="cl\u00e9-\u00fc")
+    assert g.check({"authorization": "Bearer cl\u00e9-\u00fc"}) is None
+    assert g.check({"authorization": "Bearer cle-u"})[0] == 401
+    assert g.check({"authorization": "Bearer cl\u00e9-\u00fc!"})[0] == 401
+    assert g.check({"authorization": "Bearer cl\u00e9"})[0] == 401
+
+
 def test_host_and_origin_block_dns_rebinding():
     g = Guard(hosts=("boardmcp-1a2b.local",))
     g.add_host("192.168.1.23")

@@ -195,9 +195,9 @@ def test_schema_integer_range_is_exact(lo: int, hi: int, value: Any) -> None:
 @FUZZ
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_constant_time_compare_is_equality(a: str, b: str) -> None:
-    assert auth._same(a, 0, b) == (a == b)
-    assert auth._same("Bearer " + a, 7, b) == (a == b)
-    assert auth._same(a, 0, a)
+    assert auth._same(a, 0, b.encode()) == (a == b)
+    assert auth._same("Bearer " + a, 7, b.encode()) == (a == b)
+    assert auth._same(a, 0, a.encode())
 
 
 TOKEN = "s3cret-token_XYZ"
