@@ -93,9 +93,8 @@ _faults_path = None
 def faults():
     # Every injected fault, {name: fault}. Tests write faults.json in the state dir while the
     # board runs, so it is re-read on every call; the runner deletes it when the last fault is
-    # repaired, so a healthy board pays one failed stat() per check (a failed open() costs three
-    # times its heap): what the sim allocates is counted in every request the firmware serves,
-    # and a chip's I2C allocates almost nothing.
+    # repaired, so a healthy board pays one failed stat() per check: what the sim allocates is
+    # counted in every request the firmware serves, and a chip's I2C allocates almost nothing.
     global _faults_path
     if _faults_path is None:
         _faults_path = state_path("faults.json")
