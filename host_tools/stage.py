@@ -3,7 +3,7 @@
     dest/main.py               source (a chip runs main.py as source)
     dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>,
                                but test fixtures (tools/<fixture>.py) only where the profile asks
-    dest/board.json            the board profile, compact
+    dest/board.json            the board profile: the fields the firmware reads, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
 `boardmcp/` is replaced wholesale so a deleted source leaves no stale .mpy; any other file the
@@ -80,19 +80,21 @@ def stage_firmware(
     shutil.rmtree(pkg_out, ignore_errors=True)
     compiler = find_mpy_cross()
     with ThreadPoolExecutor() as pool:
-        compiled = list(pool.map(lambda s: _compile(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources))
+        compiled = list(
+            pool.map(lambda s: compile_module(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources)
+        )
     for source, mpy in zip(sources, compiled, strict=True):
         out = pkg_out / source.relative_to(src / PACKAGE).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(mpy, out)
 
     shutil.copyfile(main_py, dest / "main.py")
-    (dest / "board.json").write_text(json.dumps(profile.raw, separators=(",", ":")))
+    (dest / "board.json").write_text(json.dumps(profile.device_json(), separators=(",", ":")))
     (dest / "config.json").write_text(json.dumps(config))
     return dest
 
 
-def _compile(compiler: Path, source: Path, rel: Path, arch: str, cache: Path) -> Path:
+def compile_module(compiler: Path, source: Path, rel: Path, arch: str, cache: Path) -> Path:
     """Compile one module (or reuse the cached result); return the .mpy path in the cache."""
     key = hashlib.sha256()
     for part in (str(compiler), str(compiler.stat().st_mtime_ns), arch, rel.as_posix()):

@@ -5,7 +5,7 @@
 
 Layout of `workdir`:
     fs/           the board's filesystem, staged as `deploy` writes it (the VM's cwd)
-    sim/          machine.py, network.py, esp32.py, the sensor models (_dev_*.py) and this
+    sim/          machine, network, esp32, the sensor models (_dev_*), compiled to .mpy, and this
                   instance's sim.json (first on sys.path)
     state/        what the board keeps in flash outside its filesystem (NVS), faults.json: the
                   faults tests inject (inject_fault), environment.json: what sensors sense
@@ -35,7 +35,7 @@ from typing import Any, Self
 from host_tools.emulator.console import VM, ConsoleRelay
 from host_tools.executables import find_executable
 from host_tools.profiles import Profile
-from host_tools.stage import stage_firmware
+from host_tools.stage import compile_module, find_mpy_cross, stage_firmware
 
 SIM_SOURCES = Path(__file__).parent / "board"
 # The simulated machine/network/esp32 are Python here, where the chip's are C in flash: the VM
@@ -166,8 +166,14 @@ class EmulatedBoard:
         )
         sim = self.workdir / "sim"
         sim.mkdir(parents=True, exist_ok=True)
+        # Compiled, as the firmware is: a module the VM compiles from source needs several times
+        # its size in heap while it does, and the sim loads its peripherals on first use, in the
+        # middle of a request, where a chip's C peripherals cost nothing.
+        compiler = find_mpy_cross()
         for src in SIM_SOURCES.glob("*.py"):
-            shutil.copyfile(src, sim / src.name)
+            mpy = compile_module(compiler, src, Path(src.name), "x64", self.workdir / ".mpy-cache")
+            (sim / src.name).unlink(missing_ok=True)
+            shutil.copyfile(mpy, (sim / src.name).with_suffix(".mpy"))
         (self.workdir / "state").mkdir(exist_ok=True)
         (sim / "reset_request").unlink(missing_ok=True)
         return fs
