@@ -1,7 +1,7 @@
 """Board profiles: `boards/<name>.json`, one per supported board.
 
 A profile is data, not code. It is validated here once so every tool can trust it, and the raw
-dict is kept because it is copied to the board as `board.json`.
+dict is kept because the board gets its firmware-facing part as `board.json` (`device_json()`).
 
     >>> p = load_profile("esp32s3")
     >>> p.chip, p.mpy_arch, p.led_pin
@@ -35,6 +35,22 @@ _REQUIRED: dict[str, tuple[type, ...]] = {
     "led": (dict,),
     "reserved_pins": (list,),
 }
+# The fields the firmware reads (board.json on the board). The rest is the host's (the firmware
+# image, the heap to emulate, the emulator's readings, ...): a board parses board.json each time it
+# loads a tools module, so every field it carries costs heap there.
+DEVICE_FIELDS = (
+    "name",
+    "chip",
+    "hostname",
+    "http_port",
+    "led",
+    "reserved_pins",
+    "gpio_allow",
+    "i2c",
+    "adc",
+    "sensors",
+    "fixtures",
+)
 _MPY_ARCHES = ("xtensawin", "rv32imc", "xtensa", "armv6m", "armv7m", "armv7emsp", "x64", "x86")
 
 
@@ -119,6 +135,10 @@ class Profile:
     adc: tuple[AdcChannel, ...] = ()
     sensors: tuple[Sensor, ...] = ()
     loopback: tuple[tuple[int, int], ...] = ()  # pin pairs wired together, for the conformance checks
+
+    def device_json(self) -> dict[str, Any]:
+        """The profile as the board gets it (`board.json`): only the fields the firmware reads."""
+        return {k: v for k, v in self.raw.items() if k in DEVICE_FIELDS}
 
     def hostname_for(self, board_id: str) -> str:
         """The board's hostname, e.g. `boardmcp-a1b2c3` for id `a1b2c3`."""

@@ -10,7 +10,7 @@ import pytest
 
 from host_tools import stage
 from host_tools.emulator.runner import find_micropython
-from host_tools.profiles import load_profile
+from host_tools.profiles import DEVICE_FIELDS, load_profile
 from host_tools.stage import StageError, stage_firmware
 
 CONFIG = {"wifi": {"ssid": "lab", "password": "pw"}, "token": None, "http": {"host": "127.0.0.1", "port": 80}}
@@ -41,7 +41,9 @@ def test_layout(tmp_path: Path, firmware: Path) -> None:
         "boardmcp/transport/http.mpy",
     }
     assert (dest / "main.py").read_text() == (firmware / "main.py").read_text()
-    assert json.loads((dest / "board.json").read_text()) == profile.raw
+    board = json.loads((dest / "board.json").read_text())
+    assert board == {k: v for k, v in profile.raw.items() if k in DEVICE_FIELDS}
+    assert board["reserved_pins"] == profile.raw["reserved_pins"] and "firmware" not in board  # the host's part stays
     assert ", " not in (dest / "board.json").read_text()  # compact: every byte costs flash
     assert json.loads((dest / "config.json").read_text()) == CONFIG
     assert (dest / "boardmcp" / "transport" / "http.mpy").read_bytes()[:2] == b"M\x06"
