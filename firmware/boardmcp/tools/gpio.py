@@ -4,6 +4,7 @@ input-only, in use), before anything touches the pin."""
 
 from machine import Pin, Signal
 
+from .. import config
 from ..registry import ToolError, structured
 from . import INT, obj, tool
 
@@ -34,14 +35,15 @@ def denied(profile, pin, write):
     return None
 
 
-def _pin(profile, args, write):
+def _pin(usable, args, write):
     # The schema has made it an integral number in 0..48; a JSON 4.0 becomes 4.
     pin = int(args["pin"])
-    why = denied(profile, pin, write)
-    if why:
+    if pin not in usable:
+        # The refusal's reason from the profile, read again: the handlers keep only the pin lists.
+        profile = config.profile()
         raise ToolError(
             "GPIO %d refused (%s); nothing was changed. Usable pins: %s"
-            % (pin, why, ", ".join([str(p) for p in profile.get("gpio_allow", ())]))
+            % (pin, denied(profile, pin, write), ", ".join([str(p) for p in profile.get("gpio_allow", ())]))
         )
     return pin
 
@@ -49,20 +51,24 @@ def _pin(profile, args, write):
 def register(reg, profile):
     """Add the led tool when the profile declares an LED, and the gpio_* tools."""
     _register_led(reg, profile)
-    if not profile.get("gpio_allow"):
+    allow = profile.get("gpio_allow")
+    if not allow:
         return
+    # The pins each handler may use, worked out once: bytes, not the profile (~4 KB of heap).
+    readable = bytes([p for p in allow if not denied(profile, p, False)])
+    drivable = bytes([p for p in readable if not denied(profile, p, True)])
 
     def read(args, ctx):
-        pin = _pin(profile, args, False)
+        pin = _pin(readable, args, False)
         pull = args.get("pull")
-        if pull and denied(profile, pin, True):  # input-only pins have no pull resistors
+        if pull and pin not in drivable:  # input-only pins have no pull resistors
             raise ToolError("GPIO %d has no pull resistors; read it without `pull`" % pin)
         from ..hw import gpio  # the driver loads on first use
 
         return structured({"pin": pin, "value": gpio.read(pin, pull)})
 
     def write(args, ctx):
-        pin = _pin(profile, args, True)
+        pin = _pin(drivable, args, True)
         from ..hw import gpio
 
         gpio.write(pin, args["value"])
