@@ -13,11 +13,11 @@ import time
 
 from micropython import const
 
+from . import kept
 from .context import InputRequired
 from .jsonrpc import INVALID_PARAMS, Error
 
 STATE_TTL_S = const(600)  # how long a requestState stays valid
-_SECRET = os.urandom(32)  # a reboot invalidates outstanding states
 
 
 def answers(ctx, requests):
@@ -61,12 +61,18 @@ def _valid_answer(method, value):
 
 
 def _mac(payload):
-    # HMAC-SHA256 (RFC 2104) over the state payload, keyed by this boot's secret.
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in _SECRET) + bytes(32))
+    # HMAC-SHA256 (RFC 2104) over the state payload, keyed by this boot's secret (kept in the
+    # package: this module is unloaded when the heap runs short, and a new key would void states).
+    secret = kept("inputs.secret", _new_secret)
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in secret) + bytes(32))
     inner.update(payload)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in _SECRET) + bytes(32))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in secret) + bytes(32))
     outer.update(inner.digest())
     return binascii.hexlify(outer.digest())
+
+
+def _new_secret():
+    return os.urandom(32)
 
 
 def _seal_state(target, answers):

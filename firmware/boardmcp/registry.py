@@ -231,29 +231,42 @@ class Registry:
                 keep.update(self._modules[module])
             else:
                 del self._modules[module]
-        # Every tools module and driver, including drivers a handler imported on first use;
-        # deepest first, so each is unhooked from a package that is still there.
-        names = [m for m in sys.modules if m.startswith(_UNLOADABLE) and m not in keep]
+        # Every tools module and driver (with drivers a handler imported on first use) and cold
+        # protocol part, deepest first, so each is unhooked from a package that is still there.
+        # One in use (its `busy` is not 0: ws.py's open sockets) stays.
+        loaded = sys.modules
+        names = [m for m in loaded if m.startswith(_UNLOADABLE) and m not in keep and not getattr(loaded[m], "busy", 0)]
         names.sort(reverse=True)
         for name in names:
             _unload(name)
         gc.collect()
 
     def reclaim(self):
-        """The heap ran out: unload the tools modules that are loaded (each loads again when
-        next needed), then collect. True if there was a module to unload."""
-        if len(self._modules) > len(self._resident):
+        """The heap ran out: unload the tools modules and cold protocol parts that are loaded
+        (each loads again when next needed), then collect. True if there was one to unload."""
+        if self._unloadable():
             self.evict()
             return True
         gc.collect()
         return False
 
     def trim(self):
-        """Unload the tools modules when the free heap is below LOW_WATER (after a collection)."""
-        if len(self._modules) > len(self._resident) and gc.mem_free() < LOW_WATER:
+        """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
+        (after a collection)."""
+        if self._unloadable() and gc.mem_free() < LOW_WATER:
             gc.collect()
             if gc.mem_free() < LOW_WATER:
                 self.evict()
+
+    def _unloadable(self):
+        # Is a module loaded that evict() would unload? (No allocation: it runs after every call.)
+        if len(self._modules) > len(self._resident):
+            return True
+        modules = sys.modules
+        for name in _COLD:
+            if name in modules:
+                return True
+        return False
 
     def _load(self, module):
         before = list(sys.modules)
@@ -335,15 +348,15 @@ class Registry:
             result = handler(args, ctx)
             if _is_coroutine(result):
                 result = await result
-            self.trim()
-            return result
         except ToolError as e:
-            return failure("%s: %s" % (name, e))
+            result = failure("%s: %s" % (name, e))
         except Exception as e:
             if isinstance(e, (Error, MemoryError)) or getattr(e, "passthrough", False):
                 raise
             sys.print_exception(e)
-            return failure("%s failed: %s: %s" % (name, type(e).__name__, e))
+            result = failure("%s failed: %s: %s" % (name, type(e).__name__, e))
+        self.trim()  # after a failure too: a refused call loaded its module all the same
+        return result
 
     # -- resources --------------------------------------------------------------------------
 
@@ -406,7 +419,17 @@ class Registry:
         raise KeyError(ref)
 
 
-_UNLOADABLE = ("boardmcp.tools", "boardmcp.hw")  # module names evict() may unload
+# The parts of the protocol few requests use, each loaded on demand (server._load, http.py's
+# WebSocket upgrade) and unloaded as the tools modules are; their lasting state lives elsewhere.
+_COLD = (
+    "boardmcp.lifecycle",
+    "boardmcp.notify",
+    "boardmcp.resources",
+    "boardmcp.prompts",
+    "boardmcp.inputs",
+    "boardmcp.transport.ws",
+)
+_UNLOADABLE = ("boardmcp.tools", "boardmcp.hw") + _COLD  # module names evict() may unload
 
 
 def _unload(name):

@@ -1,4 +1,4 @@
-"""MCP: protocol eras, sessions, the method tables and notifications out. Knows nothing of
+"""MCP: protocol eras, sessions and the method tables (notifications out: notify.py). Knows nothing of
 HTTP or sockets; every transport drives it the same way.
 
 Two eras share one set of handlers:
@@ -21,7 +21,7 @@ import time
 from micropython import const
 
 from . import NAME, VERSION
-from .context import Cancelled, Context, InputRequired, Session, level_index
+from .context import Cancelled, Context, InputRequired, Session
 from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error, valid_id
 
 MODERN_VERSIONS = ("2026-07-28",)
@@ -38,11 +38,10 @@ MAX_SESSIONS = const(4)  # the least recently used is ended to make room (its cl
 _K_VERSION = "io.modelcontextprotocol/protocolVersion"
 _K_CAPS = "io.modelcontextprotocol/clientCapabilities"
 _K_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
-_K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
 # How long clients may cache list results: the offering is fixed until the board reboots
 # (or announces a change to listeners).
-_LIST_TTL_MS = const(60000)
+LIST_TTL_MS = const(60000)
 
 
 def is_modern(version_header):
@@ -108,22 +107,9 @@ class Server:
         self.sessions = {}  # Mcp-Session-Id -> Session (handshake era)
         self.listeners = []  # [Context, honoured notifications, subscribed uris] (2026-07-28)
         self._result_meta = {_K_SERVER_INFO: {"name": NAME, "version": VERSION}}
-        self._caps = None
+        self.caps = None  # ServerCapabilities, once a client has asked (lifecycle.py)
 
     is_modern = staticmethod(is_modern)
-
-    def capabilities(self):
-        """ServerCapabilities, identical in both eras."""
-        if self._caps is None:
-            changing = self.registry.changing
-            self._caps = {
-                "tools": {"listChanged": "tools" in changing},
-                "resources": {"subscribe": True, "listChanged": "resources" in changing},
-                "prompts": {"listChanged": "prompts" in changing},
-                "logging": {},
-                "completions": {},
-            }
-        return self._caps
 
     # -- sessions (handshake era) -------------------------------------------------------------
 
@@ -257,23 +243,11 @@ class Server:
 
     async def resource_updated(self, uri):
         """Tell subscribers that a resource changed (`notifications/resources/updated`)."""
-        params = {"uri": uri}
-        for session in list(self.sessions.values()):
-            if uri in session.subscriptions:
-                await _push(session, "notifications/resources/updated", params)
-        for listener in list(self.listeners):
-            if uri in listener[2]:
-                await _tell(listener[0], "notifications/resources/updated", {"uri": uri})
+        await _load("notify.resource_updated")(self, uri)
 
     async def list_changed(self, kind):
         """Announce that the tools, prompts or resources list changed (kind: "tools", ...)."""
-        method = "notifications/%s/list_changed" % kind
-        flag = kind + "ListChanged"
-        for session in list(self.sessions.values()):
-            await _push(session, method, None)
-        for listener in list(self.listeners):
-            if listener[1].get(flag):
-                await _tell(listener[0], method, {})
+        await _load("notify.list_changed")(self, kind)
 
     # -- pagination ---------------------------------------------------------------------------
 
@@ -295,56 +269,14 @@ class Server:
             result["nextCursor"] = letter + str(end)
         return result
 
-    def cached(self, result, ctx, ttl=_LIST_TTL_MS):
+    def cached(self, result, ctx, ttl=LIST_TTL_MS):
         """Add revision 2026-07-28's caching hints to a list or read result."""
         if ctx.modern:
             result["ttlMs"] = ttl
             result["cacheScope"] = "public"
         return result
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def _initialize(self, ctx, params):
-        requested = params.get("protocolVersion")
-        if not isinstance(requested, str):
-            raise Error(INVALID_PARAMS, "initialize needs params.protocolVersion (string)")
-        caps = params.get("capabilities")
-        if caps is not None and not isinstance(caps, dict):
-            raise Error(INVALID_PARAMS, "initialize params.capabilities must be an object")
-        version = requested if requested in HANDSHAKE_VERSIONS else HANDSHAKE_VERSIONS[0]
-        session = ctx.session
-        if session is not None:
-            # A new client on a long-lived connection (the serial console) starts afresh.
-            session.version = version
-            session.caps = caps or {}
-            session.client = params.get("clientInfo")
-            session.log_level = -1
-            session.subscriptions = set()
-        result = {"protocolVersion": version, "capabilities": self.capabilities(), "serverInfo": self.info}
-        if self.instructions:
-            result["instructions"] = self.instructions
-        return result
-
-    async def _discover(self, ctx, params):
-        result = {
-            "supportedVersions": list(MODERN_VERSIONS),
-            "capabilities": self.capabilities(),
-            "ttlMs": _LIST_TTL_MS,
-            "cacheScope": "public",
-        }
-        if self.instructions:
-            result["instructions"] = self.instructions
-        return result
-
     async def _ping(self, ctx, params):
-        return {}
-
-    async def _set_level(self, ctx, params):
-        level = level_index(params.get("level"))
-        if level < 0:
-            raise Error(INVALID_PARAMS, "Invalid log level; use one of debug, info, notice, warning, error, ...")
-        if ctx.session is not None:
-            ctx.session.log_level = level
         return {}
 
     # -- tools --------------------------------------------------------------------------------
@@ -389,29 +321,6 @@ class Server:
                 raise _mismatch("Mcp-Param-" + header)
 
 
-async def _push(session, method, params):
-    # A server-initiated message on a handshake session's standalone stream, if it has one.
-    out = session.stream
-    if out is None:
-        return
-    msg = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        msg["params"] = params
-    try:
-        await out.send(msg)
-    except OSError:
-        session.stream = None
-
-
-async def _tell(ctx, method, params):
-    # A frame on a listen stream: every one names its subscription.
-    params["_meta"] = {_K_SUBSCRIPTION: ctx.id}
-    try:
-        await ctx.notify(method, params)
-    except Cancelled:
-        pass
-
-
 def _load(where):
     # "module.function" of a handler kept out of the heap until a request needs it.
     module, name = where.split(".")
@@ -446,9 +355,9 @@ def _check_envelope(msg, params, headers):
 
 
 _HANDSHAKE = {
-    "initialize": Server._initialize,
+    "initialize": "lifecycle.initialize",
     "ping": Server._ping,
-    "logging/setLevel": Server._set_level,
+    "logging/setLevel": "lifecycle.set_level",
     "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
     "resources/list": "resources.list_resources",
@@ -462,7 +371,7 @@ _HANDSHAKE = {
 }
 
 _MODERN = {
-    "server/discover": Server._discover,
+    "server/discover": "lifecycle.discover",
     "tools/list": Server._tools_list,
     "tools/call": Server._tools_call,
     "resources/list": "resources.list_resources",

@@ -5,11 +5,12 @@ import gc
 import json
 import os
 import struct
+import sys
 
 from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
-from boardmcp.transport import buffers, stream, ws
+from boardmcp.transport import buffers, stream
 from boardmcp.transport.http import HTTPServer
 
 # The test client (and this module, compiled from source) share the VM with the server: heap on
@@ -131,13 +132,17 @@ async def _closed():
     # The board's side of the connection winds down on its own; wait for it (the next test
     # would otherwise find a WebSocket slot still taken).
     for _ in range(500):
-        if not ws._open:
+        # Looked up afresh: the registry unloads ws.py when the heap runs short and it is idle.
+        ws = sys.modules.get("boardmcp.transport.ws")
+        if ws is None or not ws.busy:
             return
         await asyncio.sleep_ms(10)
     raise AssertionError("the WebSocket did not close")
 
 
 def test_unmask_is_its_own_inverse():
+    from boardmcp.transport import ws
+
     data = bytearray(range(11))
     ws._unmask(data, 1, 10, b"\x01\x02\x03\x04")
     assert list(data) == [0, 0, 0, 0, 0, 4, 4, 4, 12, 8, 10]
@@ -268,6 +273,8 @@ class _Conn:
 async def test_out_of_memory_mid_frame_closes_the_connection():
     # A frame cut short can never be followed by another: the socket is closed at once and the
     # sender told the peer is gone; nothing more is written.
+    from boardmcp.transport import ws
+
     writer = _StarvedWriter()
     sock = ws.WebSocket(_server(), _Conn(writer))
     gc.collect()
@@ -294,6 +301,8 @@ async def test_running_out_of_heap_after_the_101_closes_without_http_text():
     # be read as a frame header. The connection just closes, and the slot is freed.
     async def no_heap(self):
         raise MemoryError
+
+    from boardmcp.transport import ws
 
     run = ws.WebSocket.run
     ws.WebSocket.run = no_heap

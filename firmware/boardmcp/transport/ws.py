@@ -46,7 +46,7 @@ _PROTOCOL_ERROR = const(1002)
 _UNSUPPORTED = const(1003)
 _TOO_BIG = const(1009)
 
-_open = 0  # WebSockets open now
+busy = 0  # WebSockets open now (registry.evict() does not unload this module while any is)
 
 
 class _Fail(Exception):
@@ -63,13 +63,13 @@ class _Gone(Exception):
 async def upgrade(http, conn, method, headers):
     """Serve one upgrade request to its end; return whether the HTTP connection stays open.
     The HTTP connection's buffer (an upgrade GET has no body) is reused for frames."""
-    global _open
+    global busy
     refusal = _refusal(http, method, headers)
     if refusal is not None:
         status, reason, extra = refusal
         await conn.send(status, _problem(reason), extra + b"Connection: close\r\n")
         return False
-    if _open >= MAX_CONNECTIONS:
+    if busy >= MAX_CONNECTIONS:
         await conn.send(503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
         return False
     accept = binascii.b2a_base64(hashlib.sha1(headers.get("sec-websocket-key", "").encode() + _GUID).digest()).strip()
@@ -79,14 +79,14 @@ async def upgrade(http, conn, method, headers):
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
     # Made before the 101 goes out: without heap for it the client can still get an HTTP 503.
     ws = WebSocket(http.server, conn)
-    _open += 1
+    busy += 1
     conn.upgraded = True  # from here on no HTTP response may follow, even after a MemoryError
     try:
         conn.writer.write(head + b"\r\n")
         await conn.drain()
         await ws.run()
     finally:
-        _open -= 1
+        busy -= 1
         ws.close()
     return False
 
