@@ -60,32 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
 ORDER = ("test_protocol.py", "test_http.py", "test_hardware.py", "test_official.py")
 
 
-_OOM = "-32603 'Out of memory on the board; retry'"
-_ALL = ("http-handshake", "http-modern", "ws-handshake", "ws-modern", "serial-handshake", "serial-modern")
-# Checks that fail on an emulated profile because the firmware's heap runs out (issue 8), each with
-# the symptom measured on `make test`'s order of checks. Not strict: where a fragmented heap runs out
-# varies from run to run. Only these checks: every other check on every profile must pass.
-HEAP_FAILURES: dict[str, str] = {
-    **{
-        f"test_read_only_tools_answer[esp32c3-{p}]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}"
-        for p in _ALL
-    },
-    "test_declared_i2c_sensors_answer[esp32c3]": f"issue 8: esp32c3 (128 KB heap): i2c_scan answers {_OOM}",
-    "test_adc_channels_read_within_range[esp32c3]": f"issue 8: esp32c3 (128 KB heap): adc_read answers {_OOM}",
-    **{
-        f"test_adc_channels_read_within_range[{board}]": (
-            f"issue 8: {board} (esp32s3's 160 KB heap): adc_read after the sensor reads answers {_OOM}"
-        )
-        for board in ("esp32s3", "faults")
-    },
-}
 # Profiles left out of a run over every profile (`make test`), with why; `--board NAME` runs one anyway.
 HEAP_BLOCKED: dict[str, str] = {
-    "esp32": "issue 8: on the esp32 profile (108 KB heap) the firmware runs out of heap part-way through "
-    "the checks, at a different check each run (503s, connections closed at initialize); run it with "
+    "esp32": "issue 8: on the esp32 profile (108 KB heap) the hardware checks' adc_read and gpio_read answer "
+    "-32603 out of memory after the protocol checks (all pass at a 132 KB heap); run it with "
     "`boardmcp test --board esp32` to see where",
-    "esp32c3": "issue 8: on the esp32c3 profile (128 KB heap) new HTTP connections get 503 part-way through "
-    "the checks when the machine is loaded (it passes alone, `boardmcp test --board esp32c3`)",
 }
 
 
@@ -103,8 +82,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if target_kind(config) == "emulated":
         every_profile = not _option(config, "--board")
         for item in items:
-            if item.name in HEAP_FAILURES:
-                item.add_marker(pytest.mark.xfail(reason=HEAP_FAILURES[item.name], strict=False))
             params = getattr(item, "callspec", None)
             blocked = HEAP_BLOCKED.get(str(params.params.get("board_name"))) if params else None
             if blocked and every_profile:
@@ -154,25 +131,33 @@ def http_target(target: Target) -> Target:
     return target
 
 
-@pytest.fixture(scope="session")
-def _shared(target: Target, transport: str, era: str) -> Iterator[list[Client]]:
-    # The open client of one (transport, era); the session-scoped parameters make pytest run the
-    # checks of one pair together, so one client at a time is open, as one MCP client would be.
-    held: list[Client] = []
-    yield held
-    for c in held:
-        c.close()
+# The one client the checks share, by (transport, era). pytest runs the checks of one pair
+# together; opening the next pair's client closes this one, so one client at a time is open, as
+# one MCP client would be (a client left open holds the board's connections and heap).
+_OPEN: dict[tuple[str, str], Client] = {}
+
+
+def close_shared() -> None:
+    """Close the shared client, if one is open."""
+    while _OPEN:
+        _OPEN.popitem()[1].close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_at_end() -> Iterator[None]:
+    yield
+    close_shared()
 
 
 @pytest.fixture
-def client(target: Target, transport: str, era: str, _shared: list[Client]) -> Client:
+def client(target: Target, transport: str, era: str) -> Client:
     """A connected client over each transport the target offers, in each protocol era: one session
     shared by consecutive checks, opened anew when a check left it broken."""
-    if _shared and _shared[0].broken:
-        _shared.pop().close()
-    if not _shared:
-        _shared.append(target.client(transport, era))
-    return _shared[0]
+    held = _OPEN.get((transport, era))
+    if held is None or held.broken:
+        close_shared()
+        held = _OPEN[(transport, era)] = target.client(transport, era)
+    return held
 
 
 # -- the report --------------------------------------------------------------------------------

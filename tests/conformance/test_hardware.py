@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from board_client import Client
 from board_target import Target
+from conftest import close_shared
 
 # type -> field -> (unit, min, max, the datasheet limit): the sensor's specified operating range.
 SENSOR_RANGES: dict[str, dict[str, tuple[str, float, float, str]]] = {
@@ -55,7 +56,9 @@ WIRING = "check the sensor's wiring, power and I2C address against the profile (
 
 @pytest.fixture(scope="module")
 def hw(target: Target) -> Iterator[Client]:
-    """A handshake-era client over the target's first transport, for this module's checks."""
+    """A handshake-era client over the target's first transport, for this module's checks (the
+    protocol checks' client is closed first: one client at a time, as a person's board sees)."""
+    close_shared()
     with target.client(target.transports[0], "handshake") as c:
         yield c
 
