@@ -30,9 +30,11 @@ def _firmware_modules() -> dict[str, types.ModuleType]:
         sys.path.insert(0, firmware)
     if "boardmcp" not in sys.modules:
         # The package without its __init__ (which reads MicroPython's clock): these modules need
-        # none of it.
+        # only its kept() (state that outlives a module's unloading), which behaves the same here.
         package = types.ModuleType("boardmcp")
         package.__path__ = [firmware + "/boardmcp"]
+        store: dict[str, object] = {}
+        package.kept = lambda name, make: store[name] if name in store else store.setdefault(name, make())  # type: ignore[attr-defined]
         sys.modules["boardmcp"] = package
     mods = {name: importlib.import_module(f"boardmcp.{name}") for name in ("jsonrpc", "schema", "inputs", "auth")}
     json_shim = types.SimpleNamespace(
