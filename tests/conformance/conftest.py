@@ -121,6 +121,7 @@ def target(
     with EmulatedBoard(profile, workdir=tmp_path_factory.mktemp(f"conformance-{profile.name}"), token="") as board:
         # An emulated board's outputs drive nothing, so the checks that drive outputs always run.
         yield Target("emulated", profile, board.url, board.console, board.token, destructive=True)
+        close_shared()  # its client goes with the board (the next board's checks open their own)
 
 
 @pytest.fixture
