@@ -259,7 +259,7 @@ class Registry:
                 self.evict()
 
     def _unloadable(self):
-        # Is a module loaded that evict() would unload? (No allocation: it runs after every call.)
+        # Is a module loaded that evict() would unload? (Runs after every call: dict lookups only.)
         if len(self._modules) > len(self._resident):
             return True
         modules = sys.modules
