@@ -33,6 +33,7 @@ from .jsonrpc import INVALID_PARAMS, Error
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 MISSING_CAPABILITY = const(-32021)
 ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
+K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"  # names the listen stream of every frame on it
 
 # Which client capability each server-to-client request needs.
 _NO_META = {}  # read only: spares a dict per request without params._meta

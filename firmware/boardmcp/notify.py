@@ -1,9 +1,7 @@
 """Notifications out: a resource changed, a list changed. Only boards with subscribers or lists
 that change send them, so this is loaded on demand (see Server.resource_updated)."""
 
-from .context import Cancelled
-
-_K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
+from .context import K_SUBSCRIPTION, Cancelled
 
 
 async def resource_updated(srv, uri):
@@ -42,7 +40,7 @@ async def _push(session, method, params):
 
 async def _tell(ctx, method, params):
     # A frame on a listen stream: every one names its subscription.
-    params["_meta"] = {_K_SUBSCRIPTION: ctx.id}
+    params["_meta"] = {K_SUBSCRIPTION: ctx.id}
     try:
         await ctx.notify(method, params)
     except Cancelled:

@@ -5,7 +5,7 @@ tools never holds this code. Each function is `fn(server, ctx, params) -> result
 
 from micropython import const
 
-from .context import Cancelled
+from .context import K_SUBSCRIPTION, Cancelled
 from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, Error
 from .registry import NotFound
 
@@ -14,7 +14,6 @@ MAX_SUBSCRIPTIONS = const(16)  # resource subscriptions per session or listen st
 MAX_LISTENERS = const(3)  # each holds a connection open
 LISTEN_IDLE_MS = const(15000)  # keep-alive period of a listen stream
 _READ_TTL_MS = const(0)  # resources are live readings
-_K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
 
 
 def _uri(params):
@@ -90,7 +89,7 @@ async def listen(srv, ctx, params):
                 watched.add(uri)
                 srv.registry.watch(uri, srv)
         honoured["resourceSubscriptions"] = list(watched)
-    meta = {_K_SUBSCRIPTION: ctx.id}
+    meta = {K_SUBSCRIPTION: ctx.id}
     await ctx.notify("notifications/subscriptions/acknowledged", {"notifications": honoured, "_meta": meta})
     listener = [ctx, honoured, watched]
     srv.listeners.append(listener)
