@@ -132,16 +132,16 @@ def http_target(target: Target) -> Target:
     return target
 
 
-# The one client the checks share, by (transport, era). pytest runs the checks of one pair
+# The one client the checks share (at most one). pytest runs the checks of one (transport, era)
 # together; opening the next pair's client closes this one, so one client at a time is open, as
 # one MCP client would be (a client left open holds the board's connections and heap).
-_OPEN: dict[tuple[str, str], Client] = {}
+_OPEN: list[Client] = []
 
 
 def close_shared() -> None:
     """Close the shared client, if one is open."""
     while _OPEN:
-        _OPEN.popitem()[1].close()
+        _OPEN.pop().close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -154,11 +154,10 @@ def _close_at_end() -> Iterator[None]:
 def client(target: Target, transport: str, era: str) -> Client:
     """A connected client over each transport the target offers, in each protocol era: one session
     shared by consecutive checks, opened anew when a check left it broken."""
-    held = _OPEN.get((transport, era))
-    if held is None or held.broken:
+    if not _OPEN or _OPEN[0].broken or (_OPEN[0].transport, _OPEN[0].era) != (transport, era):
         close_shared()
-        held = _OPEN[(transport, era)] = target.client(transport, era)
-    return held
+        _OPEN.append(target.client(transport, era))
+    return _OPEN[0]
 
 
 # -- the report --------------------------------------------------------------------------------
