@@ -46,6 +46,7 @@ _CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-
 _EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
+_NO_BODY = (b"", 0, 0)  # a request without a body: nothing of the connection's buffer is held for it
 
 
 _REASONS = {
@@ -340,6 +341,7 @@ class HTTPServer:
                 self.server.registry.reclaim()  # the tools modules make room; they load again
                 buf = bytearray(BUF_SIZE)
             conn = _Conn(stream, buf, self.request_timeout_ms, peer)
+            buf = None  # held by conn alone, which a GET stream's handler empties
             self._conns.append(conn)
             filled = 0
             while filled >= 0:
@@ -404,7 +406,9 @@ class HTTPServer:
             raise _Reject(413, "Request body larger than %d bytes" % MAX_BODY)
 
         end = body_start + length
-        if end <= BUF_SIZE:
+        if not length:
+            body = _NO_BODY
+        elif end <= BUF_SIZE:
             while filled < end:
                 n = await conn.reader.readinto(mv[filled:])
                 if not n:
@@ -426,13 +430,17 @@ class HTTPServer:
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
         keep = (headers.get("connection") or "").lower() != "close"
+        buf = mv = None  # the handler may be a GET stream, which gives the buffer up
         keep = await self._dispatch(conn, method, target, headers, body, keep)
         body = None
+        if not keep:
+            return -1
         # Move any pipelined bytes of the next request to the front of the buffer.
         rest = filled - end
         if rest > 0:
+            buf = conn.buf
             buf[0:rest] = buf[end:filled]
-        return rest if keep else -1
+        return rest
 
     async def _dispatch(self, conn, method, target, headers, body, keep):
         # Answer one parsed request; return False when the connection must close after it.
@@ -581,6 +589,7 @@ class HTTPServer:
             await conn.send(503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
             return keep
         reply = _Reply(conn, b"Connection: close\r\n")
+        conn.buf = conn.mv = None  # the stream only writes, and the connection closes after it
         self.streams += 1
         session.stream = reply
         try:
