@@ -26,18 +26,9 @@ cannot stream. It offers:
 import asyncio
 import time
 
-from micropython import const
-
-from .jsonrpc import INVALID_PARAMS, Error
-
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-MISSING_CAPABILITY = const(-32021)
-ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
 K_SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"  # names the listen stream of every frame on it
-
-# Which client capability each server-to-client request needs.
 _NO_META = {}  # read only: spares a dict per request without params._meta
-_NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 
 
 class Interrupt(Exception):
@@ -218,23 +209,9 @@ class Context:
         the client retries with `inputResponses` (and our signed `requestState`), and this
         call then returns the answers. A client that lacks a needed capability gets -32021.
         """
-        needed = {}
-        for key in requests:
-            cap = _NEEDS.get(requests[key][0])
-            if cap is not None and not self.supports(cap):
-                needed[cap] = {}
-        if needed:
-            raise Error(MISSING_CAPABILITY, "Missing required client capability", {"requiredCapabilities": needed})
-        if self.modern:
-            # Revision 2026-07-28 only: its requestState machinery loads on first use.
-            from .inputs import answers
+        from .inputs import ask  # few tools ask: the asking code loads on the first that does
 
-            return answers(self, requests)
-        answers = {}
-        for key in requests:
-            method, params = requests[key]
-            answers[key] = await self._request(method, params)
-        return answers
+        return await ask(self, requests)
 
     async def sleep(self, ms):
         """Wait, ending early with Cancelled if the client cancels meanwhile."""
@@ -252,40 +229,3 @@ class Context:
         self.cancelled = True
         if self._wake is not None:
             self._wake.set()
-
-    # -- handshake era: a request of our own on the stream ----------------------------------
-
-    async def _request(self, method, params):
-        session = self.session
-        if session is None or self.out is None:
-            raise Error(INVALID_PARAMS, "This transport cannot carry requests to the client")
-        rid = session.next_id()
-        slot = [asyncio.Event(), None]
-        session.pending[rid] = slot
-        self._wake = slot[0]  # cancel() wakes this wait too
-        try:
-            await self.notify_request(rid, method, params)
-            try:
-                await asyncio.wait_for_ms(slot[0].wait(), ASK_TIMEOUT_MS)
-            except asyncio.TimeoutError:
-                raise Error(INVALID_PARAMS, "The client did not answer %s in time" % method)
-        finally:
-            self._wake = None
-            session.pending.pop(rid, None)
-        if self.cancelled or session.ended or slot[1] is None:
-            raise Cancelled()
-        reply = slot[1]
-        if "error" in reply:
-            err = reply["error"] if isinstance(reply["error"], dict) else {}
-            raise Error(INVALID_PARAMS, "The client refused %s: %s" % (method, err.get("message", "error")))
-        return reply.get("result")
-
-    async def notify_request(self, rid, method, params):
-        """Send a JSON-RPC request to the client on this request's stream."""
-        if self.cancelled:
-            raise Cancelled()
-        try:
-            await self.out.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-        except OSError:
-            self.cancelled = True
-            raise Cancelled()

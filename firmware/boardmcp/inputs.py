@@ -1,10 +1,15 @@
-"""Revision 2026-07-28's `input_required`: a tool that needs client input returns the
-requests, the client retries with `inputResponses`, and `requestState` carries what was
-gathered in earlier rounds. The state is the client's to hold, so it is signed (HMAC-SHA256
-under a per-boot key) and bound to the tool and an expiry; the board keeps nothing between
-rounds. Loaded on the first modern `ctx.ask`.
+"""Asking the client for input (`ctx.ask`), in both eras. Loaded on the first ask.
+
+Handshake era: a request of the server's own goes to the client on the stream of the request
+that asks, and the answer comes back in a message of its own.
+
+Revision 2026-07-28's `input_required`: a tool that needs client input returns the requests,
+the client retries with `inputResponses`, and `requestState` carries what was gathered in
+earlier rounds. The state is the client's to hold, so it is signed (HMAC-SHA256 under a
+per-boot key) and bound to the tool and an expiry; the board keeps nothing between rounds.
 """
 
+import asyncio
 import binascii
 import hashlib
 import json
@@ -14,14 +19,72 @@ import time
 from micropython import const
 
 from . import kept
-from .context import InputRequired
+from .context import Cancelled, InputRequired
 from .jsonrpc import INVALID_PARAMS, Error
 
+MISSING_CAPABILITY = const(-32021)
+ASK_TIMEOUT_MS = const(120000)  # a person may be answering an elicitation
 STATE_TTL_S = const(600)  # how long a requestState stays valid
+
+# Which client capability each server-to-client request needs.
+_NEEDS = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+
+
+async def ask(ctx, requests):
+    """`ctx.ask(requests)`: the client's answers, `{key: result}`, to `{key: (method, params)}`
+    (see Context.ask). A client that lacks a needed capability gets -32021."""
+    needed = {}
+    for key in requests:
+        cap = _NEEDS.get(requests[key][0])
+        if cap is not None and not ctx.supports(cap):
+            needed[cap] = {}
+    if needed:
+        raise Error(MISSING_CAPABILITY, "Missing required client capability", {"requiredCapabilities": needed})
+    if ctx.modern:
+        return answers(ctx, requests)
+    out = {}
+    for key in requests:
+        method, params = requests[key]
+        out[key] = await _request(ctx, method, params)
+    return out
+
+
+async def _request(ctx, method, params):
+    # Handshake era: one request of ours on the asking request's stream, and the client's answer.
+    session = ctx.session
+    if session is None or ctx.out is None:
+        raise Error(INVALID_PARAMS, "This transport cannot carry requests to the client")
+    rid = session.next_id()
+    slot = [asyncio.Event(), None]
+    session.pending[rid] = slot
+    ctx._wake = slot[0]  # cancel() wakes this wait too
+    try:
+        if ctx.cancelled:
+            raise Cancelled()
+        try:
+            await ctx.out.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        except OSError:
+            ctx.cancelled = True  # the client went away mid-stream
+            raise Cancelled()
+        try:
+            await asyncio.wait_for_ms(slot[0].wait(), ASK_TIMEOUT_MS)
+        except asyncio.TimeoutError:
+            raise Error(INVALID_PARAMS, "The client did not answer %s in time" % method)
+    finally:
+        ctx._wake = None
+        session.pending.pop(rid, None)
+    if ctx.cancelled or session.ended or slot[1] is None:
+        raise Cancelled()
+    reply = slot[1]
+    if "error" in reply:
+        err = reply["error"] if isinstance(reply["error"], dict) else {}
+        raise Error(INVALID_PARAMS, "The client refused %s: %s" % (method, err.get("message", "error")))
+    return reply.get("result")
 
 
 def answers(ctx, requests):
-    """`{key: the client's answer}` for every request, or raise InputRequired for those missing.
+    """Revision 2026-07-28: `{key: the client's answer}` for every request, or raise
+    InputRequired for those missing.
 
     Answers come from this retry's inputResponses or, for earlier rounds, from our
     signed requestState; everything gathered so far is sealed into the next state.
