@@ -109,6 +109,31 @@ def test_a_full_heap_while_clients_connect(faulty: BenchBoard) -> None:
     assert "no longer serving" not in board.console_log
 
 
+def test_a_fragmented_heap_still_takes_connections(faulty: BenchBoard) -> None:
+    """Free heap only in holes smaller than a connection's 2 KB buffer: a new connection is served
+    from a smaller one; a request head too long for that one is refused as out of memory (503,
+    not 431), and with the heap whole again the same request is served."""
+    board = faulty.board
+    pid, idle = board.pid, live(faulty)
+    hold = {"ms": 2500, "holes": 1536}  # every free block smaller than a 2 KB buffer
+    holder = threading.Thread(target=lambda: _ignore_errors(call, board, "fault_hold_heap", hold))
+    holder.start()
+    time.sleep(0.5)
+    long_head = modern_headers("server/discover") | {"X-Padding": "p" * 1200}
+    try:
+        status, _, _ = post(board, modern("server/discover", rid=21), long_head)
+        assert status == 503
+        status, reply = call(board, "system_info", rid=22)
+        assert (status, reply["id"]) == (200, 22)
+        assert reply["result"]["structuredContent"]["heap_free_bytes"] > 0
+    finally:
+        holder.join()
+    status, _, reply = post(board, modern("server/discover", rid=23), long_head)
+    assert (status, reply["id"]) == (200, 23)
+    assert board.pid == pid and serves(board)
+    assert back_to(faulty, idle) <= idle + HEAP_SLACK
+
+
 def _ignore_errors(fn, *args) -> None:
     with contextlib.suppress(OSError, IndexError, KeyError, ValueError):
         fn(*args)

@@ -5,14 +5,21 @@ only); a normal board never carries them.
 - `fault_raise`: the handler raises an unexpected exception (an `isError` result; the server goes on).
 - `fault_exhaust_heap`: allocates until the heap runs out (the request fails cleanly with -32603).
 - `fault_hold_heap`: fills the heap and holds it for `ms` while the server goes on (requests and
-  connections meanwhile meet a full heap), then lets go.
+  connections meanwhile meet a full heap), then lets go. With `holes`, every other block of that
+  size is let go at once: the heap is fragmented, free in holes of about that size and none larger.
 - `fault_hang`: spins without yielding (the watchdog resets the board, which comes back serving).
 """
 
 import asyncio
 
 _NO_ARGS = {"type": "object", "additionalProperties": False}
-_HOLD = {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 10000}}}
+_HOLD = {
+    "type": "object",
+    "properties": {
+        "ms": {"type": "integer", "minimum": 0, "maximum": 10000},
+        "holes": {"type": "integer", "minimum": 64, "maximum": 4096},
+    },
+}
 _DESTRUCTIVE = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False, "openWorldHint": False}
 
 
@@ -20,9 +27,8 @@ def _raise(args, ctx):
     raise RuntimeError("fault fixture: the handler raised")
 
 
-def _fill(hog):
+def _fill(hog, size=4096):
     # Take every free block, largest first (real exhaustion, not a raised MemoryError).
-    size = 4096
     while size >= 16:
         try:
             hog.append(bytearray(size))
@@ -40,7 +46,16 @@ def _exhaust_heap(args, ctx):
 
 async def _hold_heap(args, ctx):
     hog = []
-    _fill(hog)
+    holes = args.get("holes")
+    if holes:
+        ctx.server.registry.evict()  # what a request short of heap would unload is gone already
+        _fill(hog, holes)  # blocks of `holes` bytes, placed one after another, then smaller ones
+        i = 0
+        while i < len(hog):  # every other one goes (in place: the heap is full)
+            hog[i] = None
+            i += 2
+    else:
+        _fill(hog)
     await asyncio.sleep_ms(args.get("ms", 1000))
     hog = None
     return {"content": [{"type": "text", "text": "held the heap full"}]}

@@ -25,6 +25,10 @@ from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 from . import buffers
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
+# A fragmented heap may have the bytes for BUF_SIZE but no block that large: a connection then
+# gets this much (an MCP client's request head is about 500 B). A head that does not fit it is
+# refused as out of memory (503), not as too large (431).
+MIN_BUF_SIZE = const(1024)
 MAX_HEADERS = const(32)
 MAX_BODY = const(8192)  # a larger body needs a contiguous block a small heap may not have
 CHUNK = const(1024)  # streamed responses go out in chunks of about this size
@@ -330,18 +334,23 @@ class HTTPServer:
         self._linger_until.pop(i)
         self._linger_heard.pop(i)
 
+    def _buffer(self):
+        # A new connection's buffer (MemoryError when not even MIN_BUF_SIZE is to be had).
+        try:
+            return bytearray(BUF_SIZE)
+        except MemoryError:
+            self.server.registry.reclaim()  # the tools modules make room; they load again
+        try:
+            return bytearray(BUF_SIZE)
+        except MemoryError:
+            return bytearray(MIN_BUF_SIZE)
+
     async def _serve_connection(self, stream, peer):
         # The accept loop has counted this connection in self.active.
         conn = None
         refused = False
         try:
-            try:
-                buf = bytearray(BUF_SIZE)
-            except MemoryError:
-                self.server.registry.reclaim()  # the tools modules make room; they load again
-                buf = bytearray(BUF_SIZE)
-            conn = _Conn(stream, buf, self.request_timeout_ms, peer)
-            buf = None  # held by conn alone, which a GET stream's handler empties
+            conn = _Conn(stream, self._buffer(), self.request_timeout_ms, peer)
             self._conns.append(conn)
             filled = 0
             while filled >= 0:
@@ -377,7 +386,9 @@ class HTTPServer:
         conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
         first = filled == 0
         while head_end < 0:
-            if filled == BUF_SIZE:
+            if filled == len(buf):
+                if filled < BUF_SIZE:
+                    raise MemoryError()  # a buffer cut short by the heap: refused as out of memory
                 raise _Reject(431, "Request header fields too large")
             n = await conn.reader.readinto(mv[filled:])
             if not n:
@@ -408,7 +419,7 @@ class HTTPServer:
         end = body_start + length
         if not length:
             body = _NO_BODY
-        elif end <= BUF_SIZE:
+        elif end <= len(buf):
             while filled < end:
                 n = await conn.reader.readinto(mv[filled:])
                 if not n:
@@ -418,7 +429,7 @@ class HTTPServer:
         else:
             big = bytearray(length)
             have = filled - body_start
-            big[:have] = mv[body_start:filled]  # end > BUF_SIZE >= filled: all of it is body
+            big[:have] = mv[body_start:filled]  # end > len(buf) >= filled: all of it is body
             bmv = memoryview(big)
             while have < length:
                 n = await conn.reader.readinto(bmv[have:])
