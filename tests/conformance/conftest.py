@@ -60,14 +60,6 @@ def pytest_configure(config: pytest.Config) -> None:
 ORDER = ("test_protocol.py", "test_http.py", "test_hardware.py", "test_official.py")
 
 
-# Profiles left out of a run over every profile (`make test`), with why; `--board NAME` runs one anyway.
-HEAP_BLOCKED: dict[str, str] = {
-    "esp32": "issue 8: on the esp32 profile (108 KB heap) the hardware checks' adc_read and gpio_read answer "
-    "-32603 out of memory after the protocol checks (all pass at a 132 KB heap); run it with "
-    "`boardmcp test --board esp32` to see where",
-}
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     boards: dict[str, int] = {}
 
@@ -79,13 +71,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return board, ORDER.index(name) if name in ORDER else len(ORDER)
 
     items.sort(key=rank)  # stable: within a file, pytest's order (one transport and era at a time) stays
-    if target_kind(config) == "emulated":
-        every_profile = not _option(config, "--board")
-        for item in items:
-            params = getattr(item, "callspec", None)
-            blocked = HEAP_BLOCKED.get(str(params.params.get("board_name"))) if params else None
-            if blocked and every_profile:
-                item.add_marker(pytest.mark.skip(reason=blocked))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from board_client import CLIENT_INFO, ENVELOPE, HANDSHAKE, MODERN
 from board_target import Target
+from conftest import close_shared
 
 SPEC = "MCP 2025-11-25 basic/transports#streamable-http"
 NEW = "MCP 2026-07-28 basic/transports#streamable-http"
@@ -43,6 +44,13 @@ def initialize(target: Target, version: str = HANDSHAKE) -> tuple[str, dict[str,
 
 
 Open = Callable[..., tuple[str, dict[str, str]]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _alone(target: Target) -> None:
+    """These checks open connections of their own: the protocol checks' client is closed first
+    (one client at a time, as a person's board sees)."""
+    close_shared()
 
 
 @pytest.fixture
