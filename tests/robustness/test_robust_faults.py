@@ -21,6 +21,7 @@ from host_tools.emulator.runner import EmulatedBoard
 from host_tools.profiles import load_profile
 
 WATCHDOG_MS = 2000
+FRAGMENTED = "fault: heap fragmented"  # fault_hold_heap's line once its holes are in place
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +118,11 @@ def test_a_fragmented_heap_still_takes_connections(faulty: BenchBoard) -> None:
     pid, idle = board.pid, live(faulty)
     hold = {"ms": 2500, "holes": 1536}  # every free block smaller than a 2 KB buffer
     holder = threading.Thread(target=lambda: _ignore_errors(call, board, "fault_hold_heap", hold))
+    marks = board.console_log.count(FRAGMENTED)
     holder.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while board.console_log.count(FRAGMENTED) == marks and time.monotonic() < deadline:
+        time.sleep(0.05)
     long_head = modern_headers("server/discover") | {"X-Padding": "p" * 1200}
     try:
         status, _, _ = post(board, modern("server/discover", rid=21), long_head)

@@ -6,7 +6,7 @@ only); a normal board never carries them.
 - `fault_exhaust_heap`: allocates until the heap runs out (the request fails cleanly with -32603).
 - `fault_hold_heap`: fills the heap and holds it for `ms` while the server goes on (requests and
   connections meanwhile meet a full heap), then lets go. With `holes`, every other block of that
-  size is let go at once: the heap is fragmented, free in holes of about that size and none larger.
+  size is let go at once: the heap is fragmented, free in holes of about that size, none larger.
 - `fault_hang`: spins without yielding (the watchdog resets the board, which comes back serving).
 """
 
@@ -51,9 +51,12 @@ async def _hold_heap(args, ctx):
         ctx.server.registry.evict()  # what a request short of heap would unload is gone already
         _fill(hog, holes)  # blocks of `holes` bytes, placed one after another, then smaller ones
         i = 0
-        while i < len(hog):  # every other one goes (in place: the heap is full)
+        # Every other block of that size goes (in place: the heap is full). The smaller ones,
+        # which filled the gaps between, stay: no two holes meet.
+        while i < len(hog) and len(hog[i]) == holes:
             hog[i] = None
             i += 2
+        print("fault: heap fragmented")  # tests wait for this line
     else:
         _fill(hog)
     await asyncio.sleep_ms(args.get("ms", 1000))
