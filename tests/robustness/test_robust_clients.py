@@ -12,7 +12,6 @@ import struct
 import threading
 import time
 
-import pytest
 from conftest import IDLE_MS, MAX_CONNECTIONS, REQUEST_MS, Probed, V, fresh, modern, modern_headers, unharmed
 from wire import (
     Stream,
@@ -134,12 +133,6 @@ def _open_streams(board: EmulatedBoard, pairs: int, streams: list[Stream]) -> No
         assert ls.event()["method"] == "notifications/subscriptions/acknowledged"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: with tools modules loaded, two GET and two listen streams (~6.5 KB each) can exceed "
-    "the emulated esp32s3's free heap: a stream's open then gets 503 'Too many connections or out of "
-    "memory' (seen in 1 of 4 runs of the robustness stage)",
-)
 def test_clients_vanishing_mid_stream(board: EmulatedBoard) -> None:
     """GET streams (handshake era) and listen streams (2026-07-28) whose clients go away, by FIN
     and by reset: the board ends them and their slots serve new streams. Two of each per round:
@@ -165,12 +158,6 @@ def test_clients_vanishing_mid_stream(board: EmulatedBoard) -> None:
         assert opened
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: on the emulated esp32s3 heap, 35.7 KB free at idle, each open GET or listen stream "
-    "holds ~6.5 KB (connection buffer, task, streams, session, request), so after two of each the third "
-    "GET stream's initialize gets 503 'Too many connections or out of memory' (9.7 KB free, measured)",
-)
 def test_every_stream_slot_at_once(board: EmulatedBoard) -> None:
     """The three GET streams and three listen streams the board allows, open together."""
     streams: list[Stream] = []
