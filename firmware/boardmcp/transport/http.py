@@ -50,6 +50,7 @@ _CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-
 _EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
+_NOTHING = bytearray(0)  # a read into this returns once the socket is readable, taking nothing
 _NO_BODY = (b"", 0, 0)  # a request without a body: nothing of the connection's buffer is held for it
 
 
@@ -190,6 +191,9 @@ class HTTPServer:
         self.active = 0
         self.streams = 0
         self._conns = []  # open connections, whose deadlines _reap() enforces
+        # A BUF_SIZE buffer no connection holds, kept for the next request: a heap with room for
+        # one now may lack a block that large later.
+        self._spare = None
         self._sock = None
         self._acceptor = None
         self._reaper = None
@@ -335,7 +339,12 @@ class HTTPServer:
         self._linger_heard.pop(i)
 
     def _buffer(self):
-        # A new connection's buffer (MemoryError when not even MIN_BUF_SIZE is to be had).
+        # A buffer for a request about to be read (MemoryError when not even MIN_BUF_SIZE is to
+        # be had).
+        buf = self._spare
+        if buf is not None:
+            self._spare = None
+            return buf
         try:
             return bytearray(BUF_SIZE)
         except MemoryError:
@@ -345,12 +354,19 @@ class HTTPServer:
         except MemoryError:
             return bytearray(MIN_BUF_SIZE)
 
+    def _release(self, conn):
+        # A connection between requests, or done, holds no buffer; the spare is kept.
+        buf = conn.buf
+        conn.buf = conn.mv = None
+        if buf is not None and self._spare is None and len(buf) == BUF_SIZE:
+            self._spare = buf
+
     async def _serve_connection(self, stream, peer):
         # The accept loop has counted this connection in self.active.
         conn = None
         refused = False
         try:
-            conn = _Conn(stream, self._buffer(), self.request_timeout_ms, peer)
+            conn = _Conn(stream, self.request_timeout_ms, peer)
             self._conns.append(conn)
             filled = 0
             while filled >= 0:
@@ -372,6 +388,7 @@ class HTTPServer:
             self.active -= 1
             if conn is not None:
                 self._conns.remove(conn)
+                self._release(conn)
             if refused and not (conn is not None and conn.upgraded):
                 self._refuse(stream.s)  # pyright: ignore[reportAttributeAccessIssue]
             else:
@@ -380,10 +397,15 @@ class HTTPServer:
     async def _one_request(self, conn, filled):
         # Serve one request; return how many bytes of the next one are already buffered,
         # or -1 to close the connection.
+        conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
+        if conn.buf is None:
+            # Idle connections hold no buffer: it is taken once the request's first bytes are in.
+            await conn.reader.readinto(_NOTHING)
+            conn.buf = self._buffer()
+            conn.mv = memoryview(conn.buf)
         buf = conn.buf
         mv = conn.mv
         head_end = buf.find(b"\r\n\r\n", 0, filled) if filled else -1
-        conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
         first = filled == 0
         while head_end < 0:
             if filled == len(buf):
@@ -451,6 +473,8 @@ class HTTPServer:
         if rest > 0:
             buf = conn.buf
             buf[0:rest] = buf[end:filled]
+        else:
+            self._release(conn)
         return rest
 
     async def _dispatch(self, conn, method, target, headers, body, keep):
@@ -600,7 +624,7 @@ class HTTPServer:
             await conn.send(503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
             return keep
         reply = _Reply(conn, b"Connection: close\r\n")
-        conn.buf = conn.mv = None  # the stream only writes, and the connection closes after it
+        self._release(conn)  # the stream only writes, and the connection closes after it
         self.streams += 1
         session.stream = reply
         try:
@@ -628,11 +652,10 @@ class _Conn:
     """One client connection: its buffer, and the deadline the server's reaper enforces
     (None while a handler runs, which may take its time)."""
 
-    def __init__(self, stream, buf, timeout_ms, peer):
+    def __init__(self, stream, timeout_ms, peer):
         self.reader = self.writer = stream
         self.peer = peer  # the client's address, as the port's accept() gives it
-        self.buf = buf
-        self.mv = memoryview(buf)
+        self.buf = self.mv = None  # while a request is read and served (see HTTPServer._buffer)
         self.task = asyncio.current_task()
         self.deadline = None
         self.upgraded = False  # a WebSocket now: no HTTP response may be written on it
