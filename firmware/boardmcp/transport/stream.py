@@ -94,8 +94,7 @@ class Connection:
             await self._reply(jsonrpc.error(e.id, e.code, e.message, e.data))
             return
         except MemoryError:
-            server.registry.reclaim()
-            await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board; retry"))
+            await self._out_of_memory(None)
             return
         if isinstance(msg, list):
             await self._reply(jsonrpc.error(None, INVALID_REQUEST, "Invalid request: send one message per line/frame"))
@@ -114,7 +113,11 @@ class Connection:
             )
             return
         self.inflight += 1
-        asyncio.create_task(self._serve(msg))  # noqa: RUF006 (the scheduler holds its tasks)
+        try:
+            asyncio.create_task(self._serve(msg))  # noqa: RUF006 (the scheduler holds its tasks)
+        except MemoryError:
+            self.inflight -= 1
+            await self._out_of_memory(msg["id"])
 
     async def _serve(self, msg):
         rid = msg["id"]
@@ -130,8 +133,9 @@ class Connection:
             except Error as e:
                 data = jsonrpc.error(rid, e.code, e.message, e.data)
             except MemoryError:
-                self.server.registry.reclaim()  # so that the retry the error asks for finds room
-                data = jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
+                msg = result = None
+                await self._out_of_memory(rid)
+                return
             except OSError:
                 return  # the peer is gone; the reader notices and closes
             except Exception as e:
@@ -173,6 +177,16 @@ class Connection:
             n = out.tell()
             await self.write_part(out, n, first, True)
             buffers.release(max(most, n))
+
+    async def _out_of_memory(self, rid):
+        # The -32603 "retry" for a message the heap had no room for, once what can be unloaded is
+        # (so that the retry finds room). Without room even for that, the message is dropped (the
+        # client's request times out): a reader that raised would end the connection.
+        self.server.registry.reclaim()
+        try:
+            await self._reply(jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry"))
+        except MemoryError:
+            pass
 
     async def _reply(self, data):
         # A short encoded message (bytes); lost only when the peer is gone.
