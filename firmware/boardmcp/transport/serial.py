@@ -58,10 +58,7 @@ class Console(Connection):
                     if overflow:
                         await self._reply(jsonrpc.error(None, INVALID_REQUEST, overflow))
                     elif n:
-                        try:
-                            await self.receive(line, 0, n)
-                        except MemoryError:
-                            await self._out_of_memory(None)  # the console must outlive a full heap
+                        await self.receive(line, 0, n)
                     n = 0
                     overflow = None
                     line = small

@@ -25,6 +25,7 @@ from . import buffers
 
 MAX_INFLIGHT = const(4)  # requests served at once per connection; more get an error at once
 PART = const(1024)  # a long result goes out in parts of about this size
+_ONE_MESSAGE = "Invalid request: send one message per line/frame"
 
 
 class Connection:
@@ -86,38 +87,38 @@ class Connection:
     # -- messages in -------------------------------------------------------------------------
 
     async def receive(self, buf, start, end):
-        """Take one message, buf[start:end]. Requests start a task; the rest is handled now."""
+        """Take one message, buf[start:end]. Requests start a task; the rest is handled now.
+        Out of memory on the way, the message gets -32603 "retry" (or is dropped, see
+        _out_of_memory): the reader calling this goes on either way."""
         server = self.server
+        rid = None
         try:
-            msg, kind = jsonrpc.decode(buf, start, end)
-        except Error as e:
-            await self._reply(jsonrpc.error(e.id, e.code, e.message, e.data))
-            return
-        except MemoryError:
-            await self._out_of_memory(None)
-            return
-        if isinstance(msg, list):
-            await self._reply(jsonrpc.error(None, INVALID_REQUEST, "Invalid request: send one message per line/frame"))
-            return
-        if kind != jsonrpc.REQUEST:
             try:
-                server.accept(msg, kind == jsonrpc.RESPONSE, server.enveloped(msg), self.session, None)
-            except Error:
-                pass  # nothing answers a notification or a response
-            # A cancellation may concern a request waiting in idle(): let it look.
-            self._wake()
-            return
-        if self.inflight >= MAX_INFLIGHT:
-            await self._reply(
-                jsonrpc.error(msg["id"], INTERNAL_ERROR, "At most %d requests at once per connection" % MAX_INFLIGHT)
-            )
-            return
-        self.inflight += 1
-        try:
+                msg, kind = jsonrpc.decode(buf, start, end)
+            except Error as e:
+                await self._reply(jsonrpc.error(e.id, e.code, e.message, e.data))
+                return
+            if isinstance(msg, list):
+                await self._reply(jsonrpc.error(None, INVALID_REQUEST, _ONE_MESSAGE))
+                return
+            if kind != jsonrpc.REQUEST:
+                try:
+                    server.accept(msg, kind == jsonrpc.RESPONSE, server.enveloped(msg), self.session, None)
+                except Error:
+                    pass  # nothing answers a notification or a response
+                # A cancellation may concern a request waiting in idle(): let it look.
+                self._wake()
+                return
+            rid = msg["id"]
+            if self.inflight >= MAX_INFLIGHT:
+                await self._reply(
+                    jsonrpc.error(rid, INTERNAL_ERROR, "At most %d requests at once per connection" % MAX_INFLIGHT)
+                )
+                return
             asyncio.create_task(self._serve(msg))  # noqa: RUF006 (the scheduler holds its tasks)
+            self.inflight += 1  # counted once the task exists; it runs only after this yields
         except MemoryError:
-            self.inflight -= 1
-            await self._out_of_memory(msg["id"])
+            await self._out_of_memory(rid)
 
     async def _serve(self, msg):
         rid = msg["id"]
