@@ -191,9 +191,9 @@ class HTTPServer:
         self.active = 0
         self.streams = 0
         self._conns = []  # open connections, whose deadlines _reap() enforces
-        # A BUF_SIZE buffer no connection holds, kept for the next request: a heap with room for
-        # one now may lack a block that large later.
-        self._spare = None
+        # A BUF_SIZE buffer (and its memoryview) no connection holds, kept for the next request:
+        # a heap with room for one now may lack a block that large later.
+        self._spare = self._spare_mv = None
         self._sock = None
         self._acceptor = None
         self._reaper = None
@@ -338,28 +338,31 @@ class HTTPServer:
         self._linger_until.pop(i)
         self._linger_heard.pop(i)
 
-    def _buffer(self):
-        # A buffer for a request about to be read (MemoryError when not even MIN_BUF_SIZE is to
-        # be had).
+    def _lend(self, conn):
+        # conn's buffer (and memoryview) for the request about to be read: the spare, else a new
+        # one (MemoryError when not even MIN_BUF_SIZE is to be had). Returns the buffer.
         buf = self._spare
         if buf is not None:
-            self._spare = None
+            conn.buf, conn.mv = buf, self._spare_mv
+            self._spare = self._spare_mv = None
             return buf
         try:
-            return bytearray(BUF_SIZE)
+            buf = bytearray(BUF_SIZE)
         except MemoryError:
             self.server.registry.reclaim()  # the tools modules make room; they load again
-        try:
-            return bytearray(BUF_SIZE)
-        except MemoryError:
-            return bytearray(MIN_BUF_SIZE)
+            try:
+                buf = bytearray(BUF_SIZE)
+            except MemoryError:
+                buf = bytearray(MIN_BUF_SIZE)
+        conn.buf = buf
+        conn.mv = memoryview(buf)
+        return buf
 
     def _release(self, conn):
         # A connection between requests, or done, holds no buffer; the spare is kept.
-        buf = conn.buf
+        if conn.buf is not None and self._spare is None and len(conn.buf) == BUF_SIZE:
+            self._spare, self._spare_mv = conn.buf, conn.mv
         conn.buf = conn.mv = None
-        if buf is not None and self._spare is None and len(buf) == BUF_SIZE:
-            self._spare = buf
 
     async def _serve_connection(self, stream, peer):
         # The accept loop has counted this connection in self.active.
@@ -398,12 +401,11 @@ class HTTPServer:
         # Serve one request; return how many bytes of the next one are already buffered,
         # or -1 to close the connection.
         conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
-        if conn.buf is None:
+        buf = conn.buf
+        if buf is None:
             # Idle connections hold no buffer: it is taken once the request's first bytes are in.
             await conn.reader.readinto(_NOTHING)
-            conn.buf = self._buffer()
-            conn.mv = memoryview(conn.buf)
-        buf = conn.buf
+            buf = self._lend(conn)
         mv = conn.mv
         head_end = buf.find(b"\r\n\r\n", 0, filled) if filled else -1
         first = filled == 0
@@ -655,7 +657,7 @@ class _Conn:
     def __init__(self, stream, timeout_ms, peer):
         self.reader = self.writer = stream
         self.peer = peer  # the client's address, as the port's accept() gives it
-        self.buf = self.mv = None  # while a request is read and served (see HTTPServer._buffer)
+        self.buf = self.mv = None  # while a request is read and served (see HTTPServer._lend)
         self.task = asyncio.current_task()
         self.deadline = None
         self.upgraded = False  # a WebSocket now: no HTTP response may be written on it
