@@ -27,11 +27,5 @@ def test_soak_at_the_esp32_heap(tmp_path: Path) -> None:
     _soak("esp32", tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: on the emulated esp32s3, 1-2 of 1,000 requests from the new-connection client get the "
-    "accept path's 503 'Too many connections or out of memory' (~26-30 KB free under five clients, live-heap "
-    "floor flat: heap exhaustion, not a leak; measured)",
-)
 def test_soak_at_the_esp32s3_heap(tmp_path: Path) -> None:
     _soak("esp32s3", tmp_path)
