@@ -8,8 +8,8 @@ Five clients run at once, each on its own thread and connection: HTTP keep-alive
 era, HTTP with a new connection per request, a WebSocket, and the serial console. Each first makes
 WARM_UP requests (uncounted), then all take requests from one shared count, cycling through
 tools/list, tools/call (system_info, led), discover or ping. After every `window` requests the heap
-is read after a gc.collect() (the bench's stats probe): a leak shows as live heap whose floor keeps
-rising from window to window.
+is read after a gc.collect() (the bench's stats probe) while no request is in flight: a leak shows
+as a live heap that keeps rising from window to window.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from host_tools.profiles import load_profile, repo_root
 
 Progress = Callable[[str], None]
 _META = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
-# A window's live heap may exceed the first window's by this much and still count as flat: the
+# The live heap's typical reading may rise by this much over the run and still count as flat: the
 # GC's view moves by a few small blocks with where the last request's leftovers landed.
 FLAT_SLACK = 1024
 TIMEOUT_S = 5  # a request unanswered this long has failed
@@ -82,17 +83,19 @@ class SoakResult:
 
     @property
     def growth(self) -> int:
-        """The live heap's floor over the last quarter of the windows less its floor over the
-        first quarter (bytes). Each reading also holds the requests in flight at that moment,
-        so the floor of several is what the server keeps; a leak raises it."""
+        """The live heap's median over the last quarter of the windows less its median over the
+        first quarter (bytes); a leak raises it. The GC is conservative: a stale pointer now
+        and then keeps a dead block (up to ~12 KB measured) or lets one go, so a single reading
+        may stray either way, and the median is what the server keeps."""
         if not self.windows:
             return 0
         quarter = max(1, len(self.windows) // 4)
-        return min(w.live for w in self.windows[-quarter:]) - min(w.live for w in self.windows[:quarter])
+        first = statistics.median_low(w.live for w in self.windows[:quarter])
+        return statistics.median_low(w.live for w in self.windows[-quarter:]) - first
 
     @property
     def flat(self) -> bool:
-        """The live heap's floor did not grow by more than FLAT_SLACK."""
+        """The live heap's median did not grow by more than FLAT_SLACK."""
         return bool(self.windows) and self.growth <= FLAT_SLACK
 
     @property
@@ -102,26 +105,51 @@ class SoakResult:
 
 
 class _Counter:
-    """The shared request budget, and the hook that samples the heap every `window` requests."""
+    """The shared request budget, and the hook that samples the heap every `window` requests.
+
+    A client calls `take()` before each request, so a call also says its previous request is
+    answered. The sample waits until no request is in flight: the heap it reads holds what the
+    server keeps, not whatever five clients happened to have half-served at that instant."""
 
     def __init__(self, total: int, window: int, on_window: Callable[[int], None]) -> None:
         self.total = total
         self.window = window
         self.issued = 0
         self.by_client: dict[str, int] = {}  # requests taken, by the taking thread's name
-        self.lock = threading.Lock()
+        self.busy: set[str] = set()  # threads with a request in flight
+        self.sampling = False
+        self.cond = threading.Condition()
         self.on_window = on_window
 
     def take(self) -> bool:
-        with self.lock:
+        """Whether the calling client may make one more request (False: the budget is spent)."""
+        name = threading.current_thread().name
+        with self.cond:
+            self._leave_locked(name)
+            self.cond.wait_for(lambda: not self.sampling)
             if self.issued >= self.total:
                 return False
             self.issued += 1
-            name = threading.current_thread().name
             self.by_client[name] = self.by_client.get(name, 0) + 1
             if self.issued % self.window == 0:
-                self.on_window(self.issued)
+                self.sampling = True
+                self.cond.wait_for(lambda: not self.busy)
+                try:
+                    self.on_window(self.issued)
+                finally:
+                    self.sampling = False
+                    self.cond.notify_all()
+            self.busy.add(name)
             return True
+
+    def leave(self) -> None:
+        """The calling client makes no more requests (it ended, or failed in its own way)."""
+        with self.cond:
+            self._leave_locked(threading.current_thread().name)
+
+    def _leave_locked(self, name: str) -> None:
+        self.busy.discard(name)
+        self.cond.notify_all()
 
 
 def _check_message(reply: dict[str, Any], rid: object) -> None:
@@ -288,6 +316,8 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
                 client(counter, fail)
             except Exception as exc:  # a client library failing in its own way ends that client, noted
                 fail(f"{threading.current_thread().name} stopped: {type(exc).__name__}: {exc}")
+            finally:
+                counter.leave()
 
         threads = [threading.Thread(target=work, args=(client,), name=name) for name, client in clients.items()]
         for t in threads:
@@ -299,7 +329,7 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
     verdict = "passed" if result.passed else "FAILED"
     progress(
         f"soak {verdict}: {result.done:,} requests in {result.wall_s:.1f} s, {len(result.failures)} failed, "
-        f"live heap floor {result.growth:+,} B from the first quarter to the last"
+        f"live heap median {result.growth:+,} B from the first quarter to the last"
     )
     for why in result.failures[:5]:
         progress(f"  {why}")
@@ -323,7 +353,7 @@ def report(result: SoakResult) -> str:
         f"{len(result.failures)} failed, in {result.wall_s:.1f} s "
         f"({result.done / max(result.wall_s, 1e-9):,.0f} req/s).",
         f"- **Live heap** (after a collection): {result.idle:,} B once the clients had warmed up; "
-        f"its floor moved {result.growth:+,} B from the first quarter of the run to the last "
+        f"its median moved {result.growth:+,} B from the first quarter of the run to the last "
         f"({'flat' if result.flat else 'GROWING'}: allowed {FLAT_SLACK} B).",
         "",
         "| client | requests |",

@@ -1,5 +1,5 @@
 """A short soak (`boardmcp bench --soak` at 1,000 requests): mixed requests over HTTP, WebSocket
-and serial, every answer checked, the live heap's floor flat. The full 20,000 is `make soak`."""
+and serial, every answer checked, the live heap flat. The full 20,000 is `make soak`."""
 
 from pathlib import Path
 
@@ -21,7 +21,7 @@ def _soak(board: str, tmp_path: Path) -> None:
     strict=False,
     reason="issue 8: esp32 (110,592 B heap) runs out of heap under five concurrent clients from the first "
     "requests on (-32603 and 503 'Out of memory': every request in docs/SOAK.md; 146 KB of the VM's 162 KB "
-    "live once warmed up, ~3.7 KB free) while its live-heap floor stays flat (no leak)",
+    "live once warmed up, ~3.7 KB free) while its live heap stays flat (no leak)",
 )
 def test_soak_at_the_esp32_heap(tmp_path: Path) -> None:
     _soak("esp32", tmp_path)
