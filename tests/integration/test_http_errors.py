@@ -154,6 +154,31 @@ def test_http_level_refusals(board: EmulatedBoard, request_bytes: bytes, status:
     still_serving(board)
 
 
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        (b"CONTENT-TYPE: Application/JSON; charset=utf-8\r\nACCEPT: Application/Json, Text/Event-Stream\r\n", 200),
+        (b"content-type: application/json\r\naccept:*/*\r\n", 200),
+        (b"Content-Type:  application/json \r\nAccept: text/html\r\n", 406),
+        (b"Content-Type: text/plain\r\nX-Note: application/json\r\n", 415),
+        (b"X-Content-Type: application/json\r\n", 415),
+    ],
+    ids=["any case", "lower case, no space", "accepts neither", "type in another field", "suffix of a name"],
+)
+def test_header_names_and_media_types_match_in_any_case(board: EmulatedBoard, fields: bytes, status: int) -> None:
+    """Field names and media types are case-insensitive (RFC 9110); only whole field names match.
+    `CONNECTION: Close` in any case closes the connection after the answer."""
+    body = json.dumps(_modern("server/discover")).encode()
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {board.token}\r\n"
+        f"MCP-Protocol-Version: {V}\r\nMcp-Method: server/discover\r\nCONNECTION: Close\r\n"
+        f"Content-Length: {len(body)}\r\n"
+    ).encode()
+    got, _, _ = raw_exchange(board.port, head + fields + b"\r\n" + body)  # returns once the board closes
+    assert got == status
+    still_serving(board)
+
+
 def test_keep_alive_and_split_segments(board: EmulatedBoard) -> None:
     """Headers and body in separate segments, several requests on one connection, one pipelined."""
     # A short result (a long list, like the default board's tools/list, would come chunked).

@@ -113,33 +113,73 @@ class Headers:
         self.low = head.lower()
         self.start = start + 2
 
+    # Few locals in each method: a call whose frame fits the C stack allocates nothing.
+
+    def _find(self, name, i):
+        # Where the next field called `name` begins, at or after i; -1 when there is none.
+        low = self.low
+        n = len(name)
+        i = low.find(name, i)
+        while i >= 0 and not (low.startswith("\n", i - 1) and low.startswith(":", i + n)):
+            i = low.find(name, i + n)
+        return i
+
     def get(self, name, default=None):
         """The field's value (surrounding whitespace removed), or default when absent."""
-        # Few locals: a call whose frame fits the C stack allocates nothing when it misses.
-        i = self.low.find(name, self.start)
-        return default if i < 0 else self._value(name, i, default)
+        i = self._find(name, self.start)
+        return default if i < 0 else self._value(name, i)
 
-    def _value(self, name, i, default):
-        low = self.low
+    def _value(self, name, i):
         value = None
-        n = len(name)
         while i >= 0:
-            if low.startswith("\n", i - 1) and low.startswith(":", i + n):
-                a = i + n + 1
-                e = low.find("\r\n", a)
-                if e < 0:
-                    e = len(low)
-                while a < e and (low.startswith(" ", a) or low.startswith("\t", a)):
-                    a += 1
-                while e > a and (low.startswith(" ", e - 1) or low.startswith("\t", e - 1)):
-                    e -= 1
-                v = self.head[a:e]
-                value = v if value is None else value + ", " + v
-            i = low.find(name, i + n)
-        return default if value is None else value
+            a = i + len(name) + 1
+            e = self._end(a)
+            a = self._skip(a, e)
+            v = self.head[a:e]
+            value = v if value is None else value + ", " + v
+            i = self._find(name, e)
+        return value
+
+    def _end(self, a):
+        # Where the value that starts at a ends, trailing whitespace excluded.
+        low = self.low
+        e = low.find("\r\n", a)
+        if e < 0:
+            e = len(low)
+        while e > a and (low.startswith(" ", e - 1) or low.startswith("\t", e - 1)):
+            e -= 1
+        return e
+
+    def _skip(self, a, e):
+        # Past the leading whitespace of the value at a (which ends at e).
+        low = self.low
+        while a < e and (low.startswith(" ", a) or low.startswith("\t", a)):
+            a += 1
+        return a
+
+    def has(self, name, token):
+        """Whether any field called `name` contains `token` (lower case), case-insensitively.
+        Unlike get(), it makes no string."""
+        i = self._find(name, self.start)
+        while i >= 0:
+            i += len(name) + 1
+            e = self._end(i)
+            if self.low.find(token, i, e) >= 0:
+                return True
+            i = self._find(name, e)
+        return False
+
+    def starts(self, name, prefix):
+        """Whether the first field called `name` begins with `prefix` (lower case),
+        case-insensitively. It makes no string."""
+        i = self._find(name, self.start)
+        if i < 0:
+            return False
+        a = i + len(name) + 1
+        return self.low.startswith(prefix, self._skip(a, self._end(a)))
 
     def __contains__(self, name):
-        return self.get(name) is not None
+        return self._find(name, self.start) >= 0
 
 
 def _parse_head(mv, head_end):
@@ -464,7 +504,7 @@ class HTTPServer:
             end = filled  # everything buffered belonged to this body
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
-        keep = (headers.get("connection") or "").lower() != "close"
+        keep = not headers.has("connection", "close")
         buf = mv = None  # the handler may be a GET stream, which gives the buffer up
         keep = await self._dispatch(conn, method, target, headers, body, keep)
         body = None
@@ -525,12 +565,10 @@ class HTTPServer:
         return session
 
     async def _post(self, conn, headers, body, modern, extra, keep):
-        ctype = headers.get("content-type", "")
-        if not ctype.lower().startswith("application/json"):
+        if not headers.starts("content-type", "application/json"):
             await conn.send(415, _problem("Content-Type must be application/json"), extra)
             return keep
-        accept = headers.get("accept")
-        if accept is not None and not _accepts(accept):
+        if "accept" in headers and not _accepts(headers):
             await conn.send(406, _problem("Accept must include application/json and text/event-stream"), extra)
             return keep
         server = self.server
@@ -616,7 +654,7 @@ class HTTPServer:
         except _NoSession as e:
             await conn.send(e.status, _problem(e.reason), extra)
             return keep
-        if "text/event-stream" not in headers.get("accept", "text/event-stream"):
+        if "accept" in headers and not headers.has("accept", "text/event-stream"):
             await conn.send(406, _problem("Accept must include text/event-stream"), extra)
             return keep
         if session.stream is not None:
@@ -848,10 +886,9 @@ def _no_delay(writer):
         pass
 
 
-def _accepts(accept):
-    accept = accept.lower()
+def _accepts(headers):
     for t in ("application/json", "text/event-stream", "*/*", "application/*"):
-        if t in accept:
+        if headers.has("accept", t):
             return True
     return False
 
