@@ -22,6 +22,7 @@ def register(reg, profile):
     """Add system_info to the registry."""
     board = profile["name"]
     chip = profile["chip"]
+    micropython = _micropython_version()  # made once, not on every call
 
     def system_info(args, ctx):
         # No gc.collect() first: it would cost every call a full heap scan; the free heap
@@ -31,7 +32,7 @@ def register(reg, profile):
                 "board": board,
                 "chip": chip,
                 "firmware": VERSION,
-                "micropython": _micropython_version(),
+                "micropython": micropython,
                 "cpu_mhz": machine.freq() // 1000000,
                 "heap_free_bytes": gc.mem_free(),
                 "heap_used_bytes": gc.mem_alloc(),
