@@ -20,8 +20,8 @@ def _soak(board: str, tmp_path: Path) -> None:
 @pytest.mark.xfail(
     strict=False,
     reason="issue 8: esp32 (110,592 B heap) runs out of heap under five concurrent clients from the first "
-    "requests on (-32603 and 503 'Out of memory': every request in docs/SOAK.md; 146 KB of the VM's 162 KB "
-    "live once warmed up, ~3.7 KB free) while its live heap stays flat (no leak)",
+    "requests on (-32603 and 503 'Out of memory': nearly every request in docs/SOAK.md; ~160 KB of the VM's "
+    "162 KB live between requests, ~5 KB free) while its live heap stays flat (no leak)",
 )
 def test_soak_at_the_esp32_heap(tmp_path: Path) -> None:
     _soak("esp32", tmp_path)
