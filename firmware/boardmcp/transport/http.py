@@ -116,13 +116,14 @@ class Headers:
     # Few locals in each method: a call whose frame fits the C stack allocates nothing.
 
     def _find(self, name, i):
-        # Where the next field called `name` begins, at or after i; -1 when there is none.
+        # Where the value of the next field called `name` begins (just past its colon), looking
+        # from i on; -1 when there is none.
         low = self.low
         n = len(name)
         i = low.find(name, i)
         while i >= 0 and not (low.startswith("\n", i - 1) and low.startswith(":", i + n)):
             i = low.find(name, i + n)
-        return i
+        return i if i < 0 else i + n + 1
 
     def get(self, name, default=None):
         """The field's value (surrounding whitespace removed), or default when absent."""
@@ -132,9 +133,8 @@ class Headers:
     def _value(self, name, i):
         value = None
         while i >= 0:
-            a = i + len(name) + 1
-            e = self._end(a)
-            a = self._skip(a, e)
+            e = self._end(i)
+            a = self._skip(i, e)
             v = self.head[a:e]
             value = v if value is None else value + ", " + v
             i = self._find(name, e)
@@ -162,7 +162,6 @@ class Headers:
         Unlike get(), it makes no string."""
         i = self._find(name, self.start)
         while i >= 0:
-            i += len(name) + 1
             e = self._end(i)
             if self.low.find(token, i, e) >= 0:
                 return True
@@ -173,10 +172,7 @@ class Headers:
         """Whether the first field called `name` begins with `prefix` (lower case),
         case-insensitively. It makes no string."""
         i = self._find(name, self.start)
-        if i < 0:
-            return False
-        a = i + len(name) + 1
-        return self.low.startswith(prefix, self._skip(a, self._end(a)))
+        return i >= 0 and self.low.startswith(prefix, self._skip(i, self._end(i)))
 
     def __contains__(self, name):
         return self._find(name, self.start) >= 0
