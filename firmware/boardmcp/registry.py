@@ -76,8 +76,8 @@ def failure(message):
     return {"content": [{"type": "text", "text": message}], "isError": True}
 
 
-def _is_coroutine(obj):
-    # `async def` functions return generator objects on MicroPython (coroutines on CPython).
+def is_coroutine(obj):
+    """True for what an `async def` call returns (a generator object on MicroPython)."""
     return hasattr(obj, "send") and hasattr(obj, "throw")
 
 
@@ -346,7 +346,7 @@ class Registry:
             return failure("Invalid arguments for tool %s: %s" % (name, err))
         try:
             result = handler(args, ctx)
-            if _is_coroutine(result):
+            if is_coroutine(result):
                 result = await result
         except ToolError as e:
             result = failure("%s: %s" % (name, e))

@@ -23,6 +23,7 @@ from micropython import const
 from . import NAME, VERSION
 from .context import Cancelled, Context, InputRequired, Session
 from .jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, Error, valid_id
+from .registry import is_coroutine
 
 MODERN_VERSIONS = ("2026-07-28",)
 HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
@@ -189,7 +190,10 @@ class Server:
         if session is not None:
             session.inflight[rid] = ctx
         try:
-            result = await fn(self, ctx, params)
+            # A handler that never waits is a plain function: no coroutine per request.
+            result = fn(self, ctx, params)
+            if is_coroutine(result):
+                result = await result
         except Cancelled:
             return None
         except InputRequired as e:
@@ -276,15 +280,15 @@ class Server:
             result["cacheScope"] = "public"
         return result
 
-    async def _ping(self, ctx, params):
+    def _ping(self, ctx, params):
         return {}
 
     # -- tools --------------------------------------------------------------------------------
 
-    async def _tools_list(self, ctx, params):
+    def _tools_list(self, ctx, params):
         return self.cached(self.page("tools", self.registry.tools, params, "t"), ctx)
 
-    async def _tools_call(self, ctx, params):
+    def _tools_call(self, ctx, params):
         name = params.get("name")
         if not isinstance(name, str):
             raise Error(INVALID_PARAMS, "tools/call needs params.name (string)")
@@ -296,7 +300,7 @@ class Server:
         elif not isinstance(args, dict):
             raise Error(INVALID_PARAMS, "tools/call params.arguments must be an object")
         ctx.target = name
-        return await self.registry.call_tool(name, args, ctx)
+        return self.registry.call_tool(name, args, ctx)
 
     def _check_param_headers(self, params, headers):
         # Mcp-Param-<Name> mirrors an argument whose schema carries x-mcp-header: <Name>.

@@ -99,6 +99,27 @@ def test_tool_failures_are_results():
     assert r["isError"] is True and "n must be of type integer" in r["content"][0]["text"]
 
 
+def test_async_tools_are_awaited_and_their_failures_are_results():
+    srv = _server()
+    reg = srv.registry
+
+    async def later(args, ctx):
+        await asyncio.sleep_ms(1)
+        if args.get("how") == "tool":
+            raise ToolError("not ready")
+        if args.get("how") == "bug":
+            raise KeyError("k")
+        return structured(7)
+
+    reg.add_tool({"name": "later", "description": "waits", "inputSchema": {"type": "object"}}, later)
+    r = _run(srv, _req("tools/call", {"name": "later"}), False)
+    assert r["structuredContent"] == 7 and "isError" not in r
+    r = _run(srv, _req("tools/call", {"name": "later", "arguments": {"how": "tool"}}), False)
+    assert r["isError"] is True and r["content"][0]["text"] == "later: not ready"
+    r = _run(srv, _req("tools/call", {"name": "later", "arguments": {"how": "bug"}}), False)
+    assert r["isError"] is True and "later failed: KeyError" in r["content"][0]["text"]
+
+
 def test_protocol_faults_are_errors():
     srv = _server()
     assert _error(lambda: _run(srv, _req("nope"), False)).code == jsonrpc.METHOD_NOT_FOUND

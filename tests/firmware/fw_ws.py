@@ -170,7 +170,7 @@ async def test_the_server_asks_and_the_answer_comes_on_the_same_socket():
         await c.call(0, "initialize", init)
         await c.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm"}})
         ask = await c.message()
-        assert ask["method"] == "elicitation/create", ask
+        assert ask.get("method") == "elicitation/create", ask
         await c.send({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"ok": True}}})
         done = await c.message()
         assert done["id"] == 1 and done["result"]["structuredContent"] == {"action": "accept"}
