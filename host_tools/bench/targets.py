@@ -24,6 +24,10 @@ from host_tools.profiles import Profile
 from host_tools.stage import default_firmware_dir
 
 PROBE = Path(__file__).parent / "board" / "probe.py"
+# The probe (its code and its stats server: about 11.5 KB measured, see tests/host/test_bench_probe.py)
+# is bench apparatus that no deployed board carries: a board with it gets this much more heap, as
+# the VM gets SIM_HEAP_BYTES for the simulated hardware, so the firmware still sees the chip's budget.
+PROBE_HEAP_BYTES = 14 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +44,9 @@ class HeapStats:
 
 class BenchBoard:
     """An emulated board for the bench. `vm_heap` sets the VM's whole `-X heapsize` (the profile's
-    heap plus the sim allowance by default); `probe` stages the stats probe as main.py, else the
-    real main.py runs alone, as deployed. `http_options` and `config_options` are EmulatedBoard's."""
+    heap plus the sim allowance by default); `probe` stages the stats probe as main.py (and adds
+    PROBE_HEAP_BYTES for it), else the real main.py runs alone, as deployed. `http_options` and
+    `config_options` are EmulatedBoard's."""
 
     def __init__(
         self,
@@ -54,6 +59,8 @@ class BenchBoard:
         config_options: dict[str, Any] | None = None,
     ) -> None:
         heap = (vm_heap if vm_heap is not None else profile.heap_bytes + SIM_HEAP_BYTES) - SIM_HEAP_BYTES
+        if probe:
+            heap += PROBE_HEAP_BYTES
         self.vm_heap = heap + SIM_HEAP_BYTES
         self.stats_port = free_port() if probe else 0
         firmware = workdir / "firmware"
