@@ -452,9 +452,10 @@ class HTTPServer:
                 raise _Reject(431, "Request header fields too large")
             # The socket is readable (or was just read): what it holds is taken without a trip
             # through the scheduler, which would cost a coroutine and an I/O-queue entry.
-            n = conn.sock.readinto(mv[filled:])
+            part = mv[filled:]
+            n = conn.sock.readinto(part)
             if n is None:  # nothing yet
-                n = await conn.reader.readinto(mv[filled:])
+                n = await conn.reader.readinto(part)
             if not n:
                 if filled:
                     raise _Closed()
@@ -485,9 +486,10 @@ class HTTPServer:
             body = _NO_BODY
         elif end <= len(buf):
             while filled < end:
-                n = conn.sock.readinto(mv[filled:])  # the body usually came with the head
+                part = mv[filled:]
+                n = conn.sock.readinto(part)  # the body usually came with the head
                 if n is None:
-                    n = await conn.reader.readinto(mv[filled:])
+                    n = await conn.reader.readinto(part)
                 if not n:
                     raise _Closed()
                 filled += n
