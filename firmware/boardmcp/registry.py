@@ -244,10 +244,10 @@ class Registry:
     def reclaim(self):
         """The heap ran out: unload the tools modules and cold protocol parts that are loaded
         (each loads again when next needed), then collect. True if there was one to unload."""
+        gc.collect()  # first, so that unloading finds room for its own few small lists
         if self._unloadable():
             self.evict()
             return True
-        gc.collect()
         return False
 
     def trim(self):

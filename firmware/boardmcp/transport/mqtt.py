@@ -428,7 +428,9 @@ class MQTT:
             return
         self.clients.remove(client)
         self.clients.append(client)  # most recently active last
-        await client.receive(buf, start, n)
+        error = client.receive(buf, start, n)
+        if error:
+            await client.reply(error)
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -452,7 +454,9 @@ class MQTT:
             # spec §Initialization, §Capability List Changed, §Client Disconnect: subscribe to the
             # client's RPC (No Local), capability and presence topics before answering.
             await self._subscribe(((client.topic, 0x05), (_CLIENT_CAPABILITY + cid, 1), (_CLIENT_PRESENCE + cid, 1)))
-        await client.receive(buf, start, end)
+        error = client.receive(buf, start, end)
+        if error:
+            await client.reply(error)
 
     async def _forget(self, client, tell):
         # End a client's session and unsubscribe from its topics; `tell`: we de-initialize it,

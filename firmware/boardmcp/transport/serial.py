@@ -22,6 +22,7 @@ from .stream import Connection
 
 LINE_SIZE = const(512)  # the line buffer; longer lines get a buffer of their own, up to MAX_LINE
 MAX_LINE = const(8192)  # as HTTP's MAX_BODY: a longer message needs a block a small heap may lack
+RETRY_MS = const(50)  # after the heap ran out under the reader
 
 
 class Console(Connection):
@@ -55,10 +56,13 @@ class Console(Connection):
                 if c == 10:  # end of line
                     if n and line[n - 1] == 13:
                         n -= 1
+                    error = None
                     if overflow:
-                        await self._reply(jsonrpc.error(None, INVALID_REQUEST, overflow))
+                        error = jsonrpc.error(None, INVALID_REQUEST, overflow)
                     elif n:
-                        await self.receive(line, 0, n)
+                        error = self.receive(line, 0, n)
+                    if error:
+                        await self.reply(error)
                     n = 0
                     overflow = None
                     line = small
@@ -93,6 +97,14 @@ async def serve(server):
     """Serve MCP on the console until stdin ends."""
     conn = Console(server)
     try:
-        await conn.run()
+        while True:
+            try:
+                await conn.run()
+                return
+            except MemoryError:
+                # No room to read on (the line being read is lost): reading starts afresh once
+                # the other tasks have had a turn to free some (sleep_ms allocates nothing).
+                server.registry.reclaim()
+                await asyncio.sleep_ms(RETRY_MS)
     finally:
         conn.close()

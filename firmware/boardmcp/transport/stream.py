@@ -4,13 +4,15 @@ each request served as its own task, and the connection as the `out` of every re
 A transport subclasses Connection, implements `write_part(out, n, first, last)` (send the
 first n bytes of the stream `out` as a part of one message, raising OSError once the peer is
 gone; a short message is one part, a long result is sent item by item) and feeds every message
-it receives to `receive(buf, start, end)`:
+it receives to `receive(buf, start, end)`, sending back the error that returns, if any:
 
     class Line(Connection):
         async def write_part(self, out, n, first, last): ...
     conn = Line(server)
-    await conn.receive(buf, 0, n)   # for each message read
-    conn.close()                    # when the peer goes away
+    error = conn.receive(buf, 0, n)  # for each message read
+    if error:
+        await conn.reply(error)
+    conn.close()                     # when the peer goes away
 """
 
 import asyncio
@@ -86,21 +88,21 @@ class Connection:
 
     # -- messages in -------------------------------------------------------------------------
 
-    async def receive(self, buf, start, end):
-        """Take one message, buf[start:end]. Requests start a task; the rest is handled now.
-        Out of memory on the way, the message gets -32603 "retry" (or is dropped, see
-        _out_of_memory): the reader calling this goes on either way."""
+    def receive(self, buf, start, end):
+        """Take one message, buf[start:end]: a request starts a task that serves it; anything
+        else is handled now. Returns the error to send back (bytes: the reader awaits
+        `reply(error)` before reading on) or None. Never raises: out of memory on the way, the
+        error is -32603 "retry" (None without room even for that: the client's request times
+        out). Not a coroutine, so taking a message allocates no frame the heap may lack."""
         server = self.server
         rid = None
         try:
             try:
                 msg, kind = jsonrpc.decode(buf, start, end)
             except Error as e:
-                await self._reply(jsonrpc.error(e.id, e.code, e.message, e.data))
-                return
+                return jsonrpc.error(e.id, e.code, e.message, e.data)
             if isinstance(msg, list):
-                await self._reply(jsonrpc.error(None, INVALID_REQUEST, _ONE_MESSAGE))
-                return
+                return jsonrpc.error(None, INVALID_REQUEST, _ONE_MESSAGE)
             if kind != jsonrpc.REQUEST:
                 try:
                     server.accept(msg, kind == jsonrpc.RESPONSE, server.enveloped(msg), self.session, None)
@@ -108,20 +110,22 @@ class Connection:
                     pass  # nothing answers a notification or a response
                 # A cancellation may concern a request waiting in idle(): let it look.
                 self._wake()
-                return
+                return None
             rid = msg["id"]
             if self.inflight >= MAX_INFLIGHT:
-                await self._reply(
-                    jsonrpc.error(rid, INTERNAL_ERROR, "At most %d requests at once per connection" % MAX_INFLIGHT)
-                )
-                return
+                return jsonrpc.error(rid, INTERNAL_ERROR, "At most %d requests at once per connection" % MAX_INFLIGHT)
             asyncio.create_task(self._serve(msg))  # noqa: RUF006 (the scheduler holds its tasks)
-            self.inflight += 1  # counted once the task exists; it runs only after this yields
+            self.inflight += 1  # counted once the task exists; it runs only after the reader yields
         except MemoryError:
-            await self._out_of_memory(rid)
+            return self._out_of_memory(rid)
+        return None
 
     async def _serve(self, msg):
+        # A task must not end by an exception: the scheduler would keep it (with its frame) for
+        # its exception handler. Out of memory even for the error reply, the client's request
+        # times out.
         rid = msg["id"]
+        data = None
         try:
             try:
                 result = await self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
@@ -135,15 +139,17 @@ class Connection:
                 data = jsonrpc.error(rid, e.code, e.message, e.data)
             except MemoryError:
                 msg = result = None
-                await self._out_of_memory(rid)
-                return
+                data = self._out_of_memory(rid)
             except OSError:
                 return  # the peer is gone; the reader notices and closes
             except Exception as e:
                 sys.print_exception(e)
                 data = jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
             msg = result = None
-            await self._reply(data)
+            if data is not None:
+                await self.reply(data)
+        except MemoryError:
+            pass
         finally:
             self.inflight -= 1
 
@@ -179,18 +185,17 @@ class Connection:
             await self.write_part(out, n, first, True)
             buffers.release(max(most, n))
 
-    async def _out_of_memory(self, rid):
+    def _out_of_memory(self, rid):
         # The -32603 "retry" for a message the heap had no room for, once what can be unloaded is
-        # (so that the retry finds room). Without room even for that, the message is dropped (the
-        # client's request times out): a reader that raised would end the connection.
+        # (so that the retry finds room); None without room even for that.
         self.server.registry.reclaim()
         try:
-            await self._reply(jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry"))
+            return jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
         except MemoryError:
-            pass
+            return None
 
-    async def _reply(self, data):
-        # A short encoded message (bytes); lost only when the peer is gone.
+    async def reply(self, data):
+        """Send a short encoded message (bytes); lost only when the peer is gone."""
         if self.closed:
             return
         async with self._sending:

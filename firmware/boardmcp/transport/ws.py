@@ -256,26 +256,29 @@ class WebSocket(Connection):
             p = self.pos
             self.pos = p + n
             _unmask(buf, p, p + n, mask)
-            await self.receive(buf, p, p + n)  # parsed in place, no copy
-            return True
-        if self.frag is None:
-            # A block of its own: the exact size of a whole message, or MAX_MESSAGE for a
-            # fragmented one, whose fragments then land in place (no regrowing, no copies).
-            try:
-                self.frag = bytearray(n if fin else MAX_MESSAGE)
-            except MemoryError:
-                gc.collect()
-                await self._skip(n, deadline)
-                await self._reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board for this message"))
+            error = self.receive(buf, p, p + n)  # parsed in place, no copy
+        else:
+            if self.frag is None:
+                # A block of its own: the exact size of a whole message, or MAX_MESSAGE for a
+                # fragmented one, whose fragments then land in place (no regrowing, no copies).
+                try:
+                    self.frag = bytearray(n if fin else MAX_MESSAGE)
+                except MemoryError:
+                    gc.collect()
+                    await self._skip(n, deadline)
+                    await self.reply(jsonrpc.error(None, INTERNAL_ERROR, "Out of memory on the board for this message"))
+                    return True
+                self.frag_len = 0
+            await self._read_payload(memoryview(self.frag)[have : have + n], deadline)
+            _unmask(self.frag, have, have + n, mask)
+            self.frag_len = have + n
+            if not fin:
                 return True
-            self.frag_len = 0
-        await self._read_payload(memoryview(self.frag)[have : have + n], deadline)
-        _unmask(self.frag, have, have + n, mask)
-        self.frag_len = have + n
-        if fin:
             message = self.frag
             self.frag = None
-            await self.receive(message, 0, have + n)
+            error = self.receive(message, 0, have + n)
+        if error:
+            await self.reply(error)
         return True
 
     async def _need(self, n, wait_ms):
