@@ -4,9 +4,11 @@ import asyncio
 import json
 
 from boardmcp import jsonrpc
+from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
 from boardmcp.transport import stream
+from boardmcp.transport.http import HTTPServer
 
 # On top of the chip's heap: this module, compiled from source, and its test client.
 CLIENT_HEAP = 32768
@@ -108,3 +110,59 @@ async def test_the_console_reads_on_after_the_heap_ran_out_under_it():
     finally:
         serial.Console.run = real
     assert len(calls) == 2
+
+
+async def _post(port, body):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: %s\r\n"
+        "Mcp-Method: tools/call\r\nMcp-Name: big\r\nContent-Length: %d\r\n\r\n" % (V, len(body))
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    got = b""
+    try:
+        while True:
+            part = await asyncio.wait_for_ms(reader.read(512), 3000)
+            if not part:
+                break
+            got += part
+    except asyncio.TimeoutError:
+        got += b"<still open>"
+    writer.close()
+    return got
+
+
+async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing_after_it():
+    # Out of heap after a chunked response has begun: the status line is out, so no error
+    # response may follow it. The connection closes without its last chunk, which tells the
+    # client the response is incomplete.
+    real = jsonrpc.dump_pieces
+
+    def pieces(out, rid, value):
+        for n, piece in enumerate(real(out, rid, value)):
+            yield piece
+            if n == 2:
+                raise MemoryError
+
+    jsonrpc.dump_pieces = pieces
+    http = None
+    try:
+        server = _server()
+        for port in range(47401, 47500):
+            http = HTTPServer(server, Guard(None), "127.0.0.1", port)
+            try:
+                await http.start()
+                break
+            except OSError:
+                http = None
+        assert http is not None
+        got = await _post(http.port, _request(4, "big"))
+    finally:
+        jsonrpc.dump_pieces = real
+        if http is not None:
+            http.close()
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:200]
+    assert got.count(b"HTTP/1.1") == 1, got
+    assert not got.endswith(b"0\r\n\r\n"), got[-64:]

@@ -615,6 +615,8 @@ class HTTPServer:
             body = None
             server.registry.reclaim()  # so that the retry the error asks for finds room
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
+        except (_Closed, OSError):
+            raise  # the connection is over (part of a response may be out): no answer can follow
         except Exception as e:
             sys.print_exception(e)
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
