@@ -77,8 +77,16 @@ class Console(Connection):
                     else:
                         line[n] = c
                         n += 1
-                if not poller.poll(0) or not stdin.readinto(one):
+                if not _ready(poller) or not stdin.readinto(one):
                     break
+
+
+def _ready(poller):
+    # Is a byte waiting? poll(0) would build a list for every byte read (about 100 B each);
+    # ipoll reuses one tuple.
+    for _ in poller.ipoll(0):
+        return True
+    return False
 
 
 def _grow(line, n):
