@@ -15,6 +15,7 @@ as a live heap that keeps rising from window to window.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import socket
 import statistics
@@ -224,7 +225,7 @@ def _ws_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], None]],
                 if ws is None:
                     ws = connect(url, additional_headers={"Authorization": f"Bearer {bench.endpoint.token}"})
                 ws.send(json.dumps({"jsonrpc": "2.0", "id": done, "method": method, "params": params}))
-                _check_message(json.loads(ws.recv(timeout=TIMEOUT_S)), done)
+                _check_message(_answer(functools.partial(_ws_reply, ws), done), done)
             except (OSError, WebSocketException, BenchClientError, ValueError) as exc:
                 fail(f"websocket: {exc}")
                 if ws is not None and ws.protocol.close_code is not None:
@@ -249,7 +250,7 @@ def _serial_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], Non
                 message = {"jsonrpc": "2.0", "id": done, "method": method, "params": params}
                 port.write(json.dumps(message).encode() + b"\n")
                 try:
-                    _check_message(_read_reply(port), done)
+                    _check_message(_answer(functools.partial(_read_reply, port), done), done)
                 except (OSError, BenchClientError, ValueError) as exc:
                     fail(f"serial: {exc}")
         finally:
@@ -257,6 +258,19 @@ def _serial_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], Non
         return done
 
     return run
+
+
+def _answer(read: Callable[[], dict[str, Any]], rid: int) -> dict[str, Any]:
+    # The reply to request `rid`, as a client matches replies by id: a late reply to an earlier
+    # request (one that timed out here) is skipped, not taken for this one.
+    while True:
+        reply = read()
+        if not (isinstance(reply.get("id"), int) and reply["id"] < rid):
+            return reply
+
+
+def _ws_reply(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=TIMEOUT_S))
 
 
 def _read_reply(port: serial.Serial) -> dict[str, Any]:
