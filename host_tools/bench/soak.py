@@ -229,6 +229,7 @@ def _ws_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], None]],
             except (OSError, WebSocketException, BenchClientError, ValueError) as exc:
                 fail(f"websocket: {exc}")
                 if ws is not None and ws.protocol.close_code is not None:
+                    ws.close()  # its socket too, so the board sees it go
                     ws = None  # the board closed it: the next request opens another
         if ws is not None:
             ws.close()
