@@ -121,9 +121,9 @@ class Connection:
         return None
 
     async def _serve(self, msg):
-        # A task must not end by an exception: the scheduler would keep it (with its frame) for
-        # its exception handler. Out of memory even for the error reply, the client's request
-        # times out.
+        # A task must not end by an exception: asyncio keeps the last task that did, with all
+        # its frame held (the connection, its buffers), until another does. Out of memory even
+        # for the error reply, the client's request times out.
         rid = msg["id"]
         data = None
         try:
@@ -188,8 +188,8 @@ class Connection:
     def _out_of_memory(self, rid):
         # The -32603 "retry" for a message the heap had no room for, once what can be unloaded is
         # (so that the retry finds room); None without room even for that.
-        self.server.registry.reclaim()
         try:
+            self.server.registry.reclaim()
             return jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
         except MemoryError:
             return None
