@@ -93,23 +93,47 @@ async def test_a_request_task_ends_cleanly_when_even_its_error_reply_has_no_room
     conn.close()
 
 
-async def test_the_console_reads_on_after_the_heap_ran_out_under_it():
+class _Input:
+    # The console's input: no heap for the first wait, then the bytes given, then the end.
+    def __init__(self, data):
+        self.data = data
+        self.waits = 0
+
+    async def readinto(self, buf):
+        self.waits += 1
+        if self.waits == 1:
+            raise MemoryError
+        if not self.data:
+            return 0
+        buf[0] = self.data[0]
+        self.data = self.data[1:]
+        return 1
+
+
+async def test_the_console_reads_on_when_the_heap_has_no_room_to_wait_for_input():
+    # The reader keeps its buffers and its place: after a wait the heap had no room for, it
+    # waits again, and the next line is served.
     from boardmcp.transport import serial
 
-    calls = []
+    class Console(serial.Console):
+        sent = []
 
-    async def run(self):
-        calls.append(1)
-        if len(calls) == 1:
-            raise MemoryError  # the first reader finds no heap; the console starts reading afresh
+        async def write_part(self, out, n, first, last):
+            out.seek(0)
+            self.sent.append(json.loads(out.read(n)))
 
-    real = serial.Console.run
-    serial.Console.run = run
+    data = _Input(_request(5, "echo") + b"\n")
+    make = asyncio.StreamReader
+    asyncio.StreamReader = lambda stream: data
+    conn = Console(_server())
     try:
-        await asyncio.wait_for_ms(serial.serve(_server()), 2000)
+        await asyncio.wait_for_ms(conn.run(), 2000)
     finally:
-        serial.Console.run = real
-    assert len(calls) == 2
+        asyncio.StreamReader = make
+    for _ in range(20):
+        await asyncio.sleep_ms(0)
+    assert data.waits > 2 and [m["id"] for m in Console.sent] == [5], Console.sent
+    conn.close()
 
 
 async def _post(port, body):

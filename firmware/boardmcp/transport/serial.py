@@ -22,7 +22,7 @@ from .stream import Connection
 
 LINE_SIZE = const(512)  # the line buffer; longer lines get a buffer of their own, up to MAX_LINE
 MAX_LINE = const(8192)  # as HTTP's MAX_BODY: a longer message needs a block a small heap may lack
-RETRY_MS = const(50)  # after the heap ran out under the reader
+RETRY_MS = const(50)  # before waiting for input again after the heap had no room to
 
 
 class Console(Connection):
@@ -39,7 +39,9 @@ class Console(Connection):
             raise
 
     async def run(self):
-        """Read lines from stdin until it ends (never, on a chip)."""
+        """Read lines from stdin until it ends (never, on a chip). The reader outlives a full heap:
+        its buffers are made once, here, and what a message needs that the heap lacks costs that
+        message only (its error reply, or the wait for the next byte, which is tried again)."""
         stdin = sys.stdin.buffer
         reader = asyncio.StreamReader(stdin)
         poller = select.poll()
@@ -49,20 +51,27 @@ class Console(Connection):
         n = 0
         overflow = None  # why the line being read is dropped, once it is
         while True:
-            if not await reader.readinto(one):
-                return
+            try:
+                if not await reader.readinto(one):
+                    return
+            except MemoryError:
+                await asyncio.sleep_ms(RETRY_MS)  # allocates nothing; others free heap meanwhile
+                continue
             while True:
                 c = one[0]
                 if c == 10:  # end of line
                     if n and line[n - 1] == 13:
                         n -= 1
-                    error = None
-                    if overflow:
-                        error = jsonrpc.error(None, INVALID_REQUEST, overflow)
-                    elif n:
-                        error = self.receive(line, 0, n)
-                    if error:
-                        await self.reply(error)
+                    try:
+                        error = None
+                        if overflow:
+                            error = jsonrpc.error(None, INVALID_REQUEST, overflow)
+                        elif n:
+                            error = self.receive(line, 0, n)
+                        if error:
+                            await self.reply(error)
+                    except MemoryError:
+                        pass  # no room for the error reply: that request times out
                     n = 0
                     overflow = None
                     line = small
@@ -105,14 +114,6 @@ async def serve(server):
     """Serve MCP on the console until stdin ends."""
     conn = Console(server)
     try:
-        while True:
-            try:
-                await conn.run()
-                return
-            except MemoryError:
-                # No room to read on (the line being read is lost): reading starts afresh once
-                # the other tasks have had a turn to free some (sleep_ms allocates nothing).
-                server.registry.reclaim()
-                await asyncio.sleep_ms(RETRY_MS)
+        await conn.run()
     finally:
         conn.close()
