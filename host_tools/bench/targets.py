@@ -24,10 +24,10 @@ from host_tools.profiles import Profile
 from host_tools.stage import default_firmware_dir
 
 PROBE = Path(__file__).parent / "board" / "probe.py"
-# The probe (its code and its stats server: about 11.5 KB measured, see tests/host/test_bench_probe.py)
+# The probe (its code and its stats server: about 6.3 KB measured, see tests/host/test_bench_probe.py)
 # is bench apparatus that no deployed board carries: a board with it gets this much more heap, as
 # the VM gets SIM_HEAP_BYTES for the simulated hardware, so the firmware still sees the chip's budget.
-PROBE_HEAP_BYTES = 14 * 1024
+PROBE_HEAP_BYTES = 7 * 1024
 
 
 @dataclasses.dataclass(frozen=True)

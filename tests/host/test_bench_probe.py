@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from host_tools.bench.client import MODERN
+from host_tools.bench.measure import _served_with, workload
 from host_tools.bench.targets import PROBE_HEAP_BYTES, BenchBoard
 from host_tools.emulator.runner import SIM_HEAP_BYTES
 from host_tools.profiles import load_profile
@@ -20,3 +22,16 @@ def test_a_board_without_the_probe_gets_no_allowance(tmp_path: Path) -> None:
     profile = load_profile("esp32s3")
     board = BenchBoard(profile, tmp_path, probe=False)
     assert board.vm_heap == profile.heap_bytes + SIM_HEAP_BYTES
+
+
+def test_the_probe_answers_under_a_ballast_that_leaves_nothing(tmp_path: Path) -> None:
+    # The bench's heap bisection can leave 0 B free: the probe must still take the next command
+    # (its accept task once died of MemoryError there, and every later command timed out).
+    with BenchBoard(load_profile("esp32"), tmp_path) as board:
+        request = workload(board.endpoint, MODERN).kinds["tools/list"][0]
+        # What the ballast leaves is in holes too small for it (under 96 B each).
+        assert board.stats("b0").free < 8192
+        assert board.stats("m").free < 8192
+        assert board.stats("r").free > 16 * 1024
+        assert not _served_with(board, request, 0)
+        assert _served_with(board, request, 32 * 1024)
