@@ -250,6 +250,19 @@ class Registry:
             return True
         return False
 
+    def cold(self, where):
+        """The function "module.name" of a cold protocol part (see _COLD), imported if it is not
+        loaded. On a full heap, once more after unloading what evict() may: that code is a
+        cache, never a reason to refuse a request."""
+        dot = where.rfind(".")
+        module, name = where[:dot], where[dot + 1 :]
+        try:
+            return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
+        except MemoryError:
+            if not self.reclaim():
+                raise
+            return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
+
     def trim(self):
         """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
         (after a collection)."""
@@ -419,8 +432,8 @@ class Registry:
         raise KeyError(ref)
 
 
-# The parts of the protocol few requests use, each loaded on demand (server._load, http.py's
-# WebSocket upgrade) and unloaded as the tools modules are; their lasting state lives elsewhere.
+# The parts of the protocol few requests use, each loaded on demand (Registry.cold) and unloaded
+# as the tools modules are; their lasting state lives elsewhere.
 _COLD = (
     "boardmcp.lifecycle",
     "boardmcp.notify",

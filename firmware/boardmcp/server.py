@@ -184,7 +184,7 @@ class Server:
         if fn is None:
             raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
         if isinstance(fn, str):
-            fn = _load(fn)
+            fn = self.registry.cold(fn)
         rid = msg["id"]
         ctx = Context(self, rid, params, modern, session, out)
         if session is not None:
@@ -247,11 +247,11 @@ class Server:
 
     async def resource_updated(self, uri):
         """Tell subscribers that a resource changed (`notifications/resources/updated`)."""
-        await _load("notify.resource_updated")(self, uri)
+        await self.registry.cold("notify.resource_updated")(self, uri)
 
     async def list_changed(self, kind):
         """Announce that the tools, prompts or resources list changed (kind: "tools", ...)."""
-        await _load("notify.list_changed")(self, kind)
+        await self.registry.cold("notify.list_changed")(self, kind)
 
     # -- pagination ---------------------------------------------------------------------------
 
@@ -323,12 +323,6 @@ class Server:
                 continue
             if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
                 raise _mismatch("Mcp-Param-" + header)
-
-
-def _load(where):
-    # "module.function" of a handler kept out of the heap until a request needs it.
-    module, name = where.split(".")
-    return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
 
 
 def _check_envelope(msg, params, headers):

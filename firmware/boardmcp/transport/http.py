@@ -532,9 +532,8 @@ class HTTPServer:
             return keep
         if target == "/ws" or target.startswith("/ws?"):
             gc.collect()  # so the module loads into low holes, not across the largest free block
-            from . import ws  # loaded on the first WebSocket client only
-
-            return await ws.upgrade(self, conn, method, headers)
+            upgrade = self.server.registry.cold("transport.ws.upgrade")  # first WebSocket client
+            return await upgrade(self, conn, method, headers)
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
             await conn.send(404, _problem("Not found: MCP is served at " + self.path), extra)
