@@ -46,7 +46,7 @@ def call(board: EmulatedBoard, tool: str, arguments: dict | None = None, rid: in
 
 
 def live(bench: BenchBoard) -> int:
-    return bench.stats("c").alloc
+    return bench.stats("u").alloc  # as conftest.Probed.live
 
 
 def back_to(bench: BenchBoard, idle: int) -> int:
