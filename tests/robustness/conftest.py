@@ -167,9 +167,8 @@ def warm_up(board: EmulatedBoard) -> None:
         session = open_session(board)
         assert post(board, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0] == 200
     assert serves(board)
-    # Every list, and a call into every tools module (modules that load on first use stay
-    # loaded while the heap has room, so idle is with all of them: which ones a test leaves
-    # loaded then cannot make its heap look grown). Read-only tools, and the LED.
+    # Every list, and a call into every tools module: a module's first load interns its names
+    # for good (qstrs), so idle comes after each has loaded once. Read-only tools, and the LED.
     for method in ("tools/list", "resources/list", "resources/templates/list", "prompts/list"):
         assert post(board, modern(method), modern_headers(method))[0] == 200
     tools = tools_of(board)
