@@ -255,13 +255,14 @@ class Registry:
         loaded. On a full heap, once more after unloading what evict() may: that code is a
         cache, never a reason to refuse a request."""
         dot = where.rfind(".")
-        module, name = where[:dot], where[dot + 1 :]
+        name = where[dot + 1 :]
         try:
-            return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
+            module = __import__("boardmcp." + where[:dot], None, None, (name,))
         except MemoryError:
             if not self.reclaim():
                 raise
-            return getattr(__import__("boardmcp." + module, None, None, (name,)), name)
+            module = __import__("boardmcp." + where[:dot], None, None, (name,))
+        return getattr(module, name)
 
     def trim(self):
         """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
