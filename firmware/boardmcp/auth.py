@@ -65,18 +65,19 @@ class Guard:
             self._hosts.add(host.lower())
 
     def check(self, headers):
-        """None when the request may proceed, else (HTTP status, reason) to refuse it with."""
-        host = headers.get("host")
+        """None when the request may proceed, else (HTTP status, reason) to refuse it with.
+        `headers.get(name)` takes a lower-case bytes name and gives a str (transport.http.Headers)."""
+        host = headers.get(b"host")
         if host is not None and not _known(self._hosts, host):
             return 403, "Host not allowed"
-        origin = headers.get("origin")
+        origin = headers.get(b"origin")
         if origin is not None:
             o = origin.lower().rstrip("/")
             i = o.find("://")
             if o not in self._origins and (i < 0 or not _known(self._hosts, o[i + 3 :])):
                 return 403, "Origin not allowed"
         if self.token is not None:
-            got = headers.get("authorization")
+            got = headers.get(b"authorization")
             # The scheme name is case-insensitive; the token is not.
             if got is None or not _bearer(got) or not _same(got, 7, self.token):
                 return 401, "A valid bearer token is required"

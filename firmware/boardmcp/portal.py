@@ -183,10 +183,10 @@ class Portal:
         """(status, page) for a parsed request."""
         lines = head.split("\r\n")
         parts = lines[0].split(" ")
-        headers = {}
+        headers = {}  # as auth.Guard reads them: lower-case bytes names, str values
         for line in lines[1:]:
             k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
+            headers[k.strip().lower().encode()] = v.strip()
         refused = self.guard.check(headers)
         if refused:
             return refused[0], refused[1]

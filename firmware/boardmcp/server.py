@@ -221,7 +221,7 @@ class Server:
         if modern and headers is not None:
             if is_response:
                 raise Error(INVALID_REQUEST, "Invalid request: revision 2026-07-28 takes no client responses")
-            version = headers.get("mcp-protocol-version")
+            version = headers.get(b"mcp-protocol-version")
             if version not in MODERN_VERSIONS:
                 raise unsupported_version(version)
         if session is None:
@@ -315,7 +315,7 @@ class Server:
             header = props[prop].get("x-mcp-header")
             if header is None or not isinstance(args, dict):
                 continue
-            got = headers.get("mcp-param-" + header.lower())
+            got = headers.get(b"mcp-param-" + header.lower().encode())
             value = args.get(prop)
             if value is None:
                 if got is not None:
@@ -335,14 +335,14 @@ def _check_envelope(msg, params, headers):
         )
     version = meta[_K_VERSION]
     if headers is not None:
-        if headers.get("mcp-protocol-version") != version:
+        if headers.get(b"mcp-protocol-version") != version:
             raise _mismatch("MCP-Protocol-Version")
         method = msg["method"]
-        if headers.get("mcp-method") != method:
+        if headers.get(b"mcp-method") != method:
             raise _mismatch("Mcp-Method")
         field = _NAME_FIELD.get(method)
         value = params.get(field) if field is not None else None
-        if value is not None and decode_header_value(headers.get("mcp-name")) != value:
+        if value is not None and decode_header_value(headers.get(b"mcp-name")) != value:
             raise _mismatch("Mcp-Name")
     if not isinstance(version, str):
         raise Error(INVALID_PARAMS, "params._meta protocolVersion must be a string")

@@ -43,9 +43,10 @@ def _sent(result):
 
 
 def _headers(method, name=None, version=V):
-    h = {"mcp-protocol-version": version, "mcp-method": method}
+    # As transport.http.Headers serves them: lower-case bytes names, str values.
+    h = {b"mcp-protocol-version": version, b"mcp-method": method}
     if name is not None:
-        h["mcp-name"] = name
+        h[b"mcp-name"] = name
     return h
 
 
@@ -158,7 +159,7 @@ def test_modern_ladder_order():
     assert _error(lambda: _run(srv, bare, True, {})).code == jsonrpc.INVALID_PARAMS
     msg = _req("tools/list", modern=True)
     assert _error(lambda: _run(srv, msg, True, _headers("prompts/list"))).code == -32020
-    assert _error(lambda: _run(srv, msg, True, {"mcp-protocol-version": V})).code == -32020
+    assert _error(lambda: _run(srv, msg, True, {b"mcp-protocol-version": V})).code == -32020
     call = _req("tools/call", {"name": "double", "arguments": {"n": 1}}, modern=True)
     assert _error(lambda: _run(srv, call, True, _headers("tools/call"))).code == -32020
     assert _error(lambda: _run(srv, call, True, _headers("tools/call", "wrong"))).code == -32020
@@ -188,8 +189,8 @@ def test_header_values_base64_sentinel():
 def test_modern_notifications_need_a_served_version():
     srv = _server()
     note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    srv.accept(note, False, True, None, {"mcp-protocol-version": V})
-    assert _error(lambda: srv.accept(note, False, True, None, {"mcp-protocol-version": "v9"})).code == -32022
+    srv.accept(note, False, True, None, {b"mcp-protocol-version": V})
+    assert _error(lambda: srv.accept(note, False, True, None, {b"mcp-protocol-version": "v9"})).code == -32022
     resp = {"jsonrpc": "2.0", "id": 1, "result": {}}
-    assert _error(lambda: srv.accept(resp, True, True, None, {"mcp-protocol-version": V})).code == -32600
+    assert _error(lambda: srv.accept(resp, True, True, None, {b"mcp-protocol-version": V})).code == -32600
     srv.accept(resp, True, False)

@@ -72,10 +72,10 @@ async def upgrade(http, conn, method, headers):
     if busy >= MAX_CONNECTIONS:
         await conn.send(503, _problem("Too many WebSockets open; retry later"), b"Connection: close\r\n")
         return False
-    accept = binascii.b2a_base64(hashlib.sha1(headers.get("sec-websocket-key", "").encode() + _GUID).digest()).strip()
+    accept = binascii.b2a_base64(hashlib.sha1(headers.get(b"sec-websocket-key", "").encode() + _GUID).digest()).strip()
     head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
     head += accept + b"\r\n"
-    if "mcp" in [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]:
+    if "mcp" in [p.strip() for p in headers.get(b"sec-websocket-protocol", "").split(",")]:
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
     # Made before the 101 goes out: without heap for it the client can still get an HTTP 503.
     ws = WebSocket(http.server, conn)
@@ -97,15 +97,15 @@ def _refusal(http, method, headers):
     if refusal is not None:
         extra = b'WWW-Authenticate: Bearer realm="boardmcp"\r\n' if refusal[0] == 401 else b""
         return refusal[0], refusal[1], extra
-    if method != "GET" or headers.get("upgrade", "").lower() != "websocket":
+    if method != "GET" or headers.get(b"upgrade", "").lower() != "websocket":
         return 426, "WebSocket upgrade required: GET with Upgrade: websocket", b"Upgrade: websocket\r\n"
-    if "upgrade" not in headers.get("connection", "").lower():
+    if "upgrade" not in headers.get(b"connection", "").lower():
         return 400, "Connection: Upgrade required", b""
-    if headers.get("sec-websocket-version") != "13":
+    if headers.get(b"sec-websocket-version") != "13":
         return 426, "Unsupported WebSocket version; use 13", b"Sec-WebSocket-Version: 13\r\n"
-    if headers.get("content-length", "0") != "0":
+    if headers.get(b"content-length", "0") != "0":
         return 400, "An upgrade request has no body", b""
-    key = headers.get("sec-websocket-key", "")
+    key = headers.get(b"sec-websocket-key", "")
     try:
         ok = len(binascii.a2b_base64(key)) == 16
     except ValueError:
