@@ -49,8 +49,11 @@ from .jsonrpc import Error, Raw
 
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
 # resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
-# slower but serving; a roomy one keeps them).
+# slower but serving; a roomy one keeps them). gc.mem_free() walks the heap's whole allocation
+# table (10% of a tools/call's instructions on the VM, callgrind), so a board that had twice
+# LOW_WATER free at one look skips the next TRIM_EVERY - 1; a tight board looks after each call.
 LOW_WATER = const(20480)
+TRIM_EVERY = const(8)
 
 
 class ToolError(Exception):
@@ -199,6 +202,7 @@ class Registry:
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
         self._watchers = {}  # module -> its watch() task
+        self._untrimmed = 0  # calls and reads trim() lets pass before it looks at the heap again
 
     # -- modules ------------------------------------------------------------------------------
 
@@ -266,8 +270,16 @@ class Registry:
 
     def trim(self):
         """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
-        (after a collection)."""
-        if self._unloadable() and gc.mem_free() < LOW_WATER:
+        (after a collection). Looks less often while the heap is roomy (see TRIM_EVERY)."""
+        if self._untrimmed:
+            self._untrimmed -= 1
+            return
+        if not self._unloadable():
+            return
+        free = gc.mem_free()
+        if free >= 2 * LOW_WATER:
+            self._untrimmed = TRIM_EVERY - 1
+        elif free < LOW_WATER:
             gc.collect()
             if gc.mem_free() < LOW_WATER:
                 self.evict()
