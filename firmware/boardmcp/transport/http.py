@@ -128,7 +128,8 @@ class Headers:
         value = None
         while i >= 0:
             e = self._end(i)
-            v = str(self.head[self._skip(i, e) : e], "utf-8")  # the head is valid UTF-8 (_parse_head)
+            a = self._skip(i, e)  # a local: nested in the call, it made this frame too big for the C stack
+            v = str(self.head[a:e], "utf-8")  # the head is valid UTF-8 (_parse_head)
             value = v if value is None else value + ", " + v
             i = self._find(name, e)
         return value
