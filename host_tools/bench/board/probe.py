@@ -28,7 +28,15 @@ _state = {"ballast": None, "reserve": None, "server": 0, "task": None, "registry
 
 def _fill(leave):
     # Largest pieces first, halving on MemoryError, so holes between live objects fill up too.
-    parts = []
+    # To leave (next to) nothing, floats (one GC block each) then fill the smallest holes, which
+    # boot leaves by the hundred between the objects it keeps.
+    crumbs = None
+    if leave < 64:
+        try:
+            crumbs = [None] * CRUMBS
+        except MemoryError:
+            pass
+    parts = [crumbs]
     want = gc.mem_free() - leave
     while want > 64:
         size = want
@@ -41,9 +49,16 @@ def _fill(leave):
         if size <= 64:
             break
         want = gc.mem_free() - leave
+    if crumbs is not None:
+        try:
+            for i in range(CRUMBS):
+                crumbs[i] = i + 0.5
+        except MemoryError:
+            pass
     return parts
 
 
+CRUMBS = 512  # one-block holes a ballast that leaves nothing fills at most
 RESERVE = 1024  # heap the probe keeps for its own answer while a ballast is held
 POLL_MS = 5  # how often a probe under ballast looks for a stats connection
 _figures = [0, 0, 0, 0, 0, 0]  # the reply's numbers, set in place (allocates nothing)
