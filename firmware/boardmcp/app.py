@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import sys
 
 import machine
 from micropython import const
@@ -16,6 +17,7 @@ CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitio
 WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
 _WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
 SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
+CONSOLE_RETRY_MS = const(50)  # before trying again to load the console transport on a full heap
 
 
 def build_server(profile):
@@ -113,10 +115,7 @@ async def _serve(http, ip, serial, mqtt, wifi, watchdog_ms):
     if mqtt:
         asyncio.create_task(mqtt.run())  # noqa: RUF006 (the scheduler holds its tasks)
     if serial:
-        _settle()
-        from .transport import serial as console  # only boards serving on the console load it
-
-        asyncio.create_task(console.serve(http.server))  # noqa: RUF006 (the scheduler holds its tasks)
+        asyncio.create_task(_console(http.server))  # noqa: RUF006 (the scheduler holds its tasks)
     gc.collect()
     print("mcp: serving http://%s:%d/mcp" % (ip or http.host, http.port))
     print("mcp: serving ws://%s:%d/ws" % (ip or http.host, http.port))
@@ -125,6 +124,26 @@ async def _serve(http, ip, serial, mqtt, wifi, watchdog_ms):
     print("auth: " + ("bearer token required" if http.guard.token else "OFF (no token configured)"))
     while True:
         await asyncio.sleep(3600)
+
+
+async def _console(server):
+    # The console transport (about 7 KB of heap with its session) loads when the console first
+    # receives a byte, so a board served only over the network never holds it.
+    reader = asyncio.StreamReader(sys.stdin.buffer)
+    one = bytearray(1)
+    if not await reader.readinto(one):
+        return
+    registry = server.registry
+    while True:
+        try:
+            # Unload the cached code first: the console's stays for good, so it should take the
+            # lowest free blocks, not split the free space those modules leave when unloaded.
+            registry.reclaim()
+            serve = registry.cold("transport.serial.serve")
+            break
+        except MemoryError:
+            await asyncio.sleep_ms(CONSOLE_RETRY_MS)  # others free heap meanwhile; the byte waits
+    await serve(server, reader, one)
 
 
 async def _supervise(http, wdt):

@@ -255,9 +255,10 @@ class Registry:
         return False
 
     def cold(self, where):
-        """The function "module.name" of a cold protocol part (see _COLD), imported if it is not
-        loaded. On a full heap, once more after unloading what evict() may: that code is a
-        cache, never a reason to refuse a request."""
+        """The function "module.name" of a part loaded on demand, imported if it is not loaded: a
+        cold protocol part (see _COLD, unloaded again by evict()) or the console transport. On a
+        full heap, once more after unloading what evict() may: that code is a cache, never a
+        reason to refuse a request."""
         dot = where.rfind(".")
         name = where[dot + 1 :]
         try:

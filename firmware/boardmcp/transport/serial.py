@@ -6,7 +6,7 @@ so mpremote can break in; `print` output shares the line and the host skips what
 JSON-RPC. Blank lines are ignored. stdin is read a byte at a time while poll says more is
 ready: on a chip a bigger read blocks until it is full.
 
-    asyncio.create_task(serial.serve(server))
+    asyncio.create_task(serial.serve(server, reader, one))  # once reader has read a byte into one
 """
 
 import asyncio
@@ -38,25 +38,18 @@ class Console(Connection):
             sys.stdout.buffer.write(b"\n")
             raise
 
-    async def run(self):
-        """Read lines from stdin until it ends (never, on a chip). The reader outlives a full heap:
-        its buffers are made once, here, and what a message needs that the heap lacks costs that
+    async def run(self, reader, one):
+        """Serve lines from stdin, the first byte of which is in one (a bytearray(1) that reader
+        reads into), until stdin ends (never, on a chip). The reader outlives a full heap: its
+        buffers are made once, here, and what a message needs that the heap lacks costs that
         message only (its error reply, or the wait for the next byte, which is tried again)."""
         stdin = sys.stdin.buffer
-        reader = asyncio.StreamReader(stdin)
         poller = select.poll()
         poller.register(stdin, select.POLLIN)
-        one = bytearray(1)
         line = small = bytearray(LINE_SIZE)
         n = 0
         overflow = None  # why the line being read is dropped, once it is
         while True:
-            try:
-                if not await reader.readinto(one):
-                    return
-            except MemoryError:
-                await asyncio.sleep_ms(RETRY_MS)  # allocates nothing; others free heap meanwhile
-                continue
             while True:
                 c = one[0]
                 if c == 10:  # end of line
@@ -88,6 +81,13 @@ class Console(Connection):
                         n += 1
                 if not _ready(poller) or not stdin.readinto(one):
                     break
+            while True:
+                try:
+                    if not await reader.readinto(one):
+                        return
+                    break
+                except MemoryError:
+                    await asyncio.sleep_ms(RETRY_MS)  # allocates nothing; others free heap meanwhile
 
 
 def _ready(poller):
@@ -110,10 +110,11 @@ def _grow(line, n):
     return bigger, None
 
 
-async def serve(server):
-    """Serve MCP on the console until stdin ends."""
+async def serve(server, reader, one):
+    """Serve MCP on the console until stdin ends: reader is an asyncio.StreamReader on
+    sys.stdin.buffer that has read the first byte into one, a bytearray(1)."""
     conn = Console(server)
     try:
-        await conn.run()
+        await conn.run(reader, one)
     finally:
         conn.close()
