@@ -127,7 +127,7 @@ async def _serve(http, ip, serial, mqtt, wifi, watchdog_ms):
 
 
 async def _console(server):
-    # The console transport (about 7 KB of heap with its session) loads when the console first
+    # The console transport (about 8 KB of heap with its session) loads when the console first
     # receives a byte, so a board served only over the network never holds it.
     reader = asyncio.StreamReader(sys.stdin.buffer)
     one = bytearray(1)
