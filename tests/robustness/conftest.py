@@ -100,9 +100,10 @@ class Probed:
         self.idle = 0
 
     def live(self) -> int:
-        """Bytes in use on the board once its loadable code is unloaded and the heap collected.
-        Unloaded, because which tools modules a test leaves loaded is the firmware's cache at
-        work (kept while the heap has room, and loaded again when needed), not a leak."""
+        """Bytes in use on the board once its loadable code is unloaded, its spare HTTP request
+        buffer dropped and the heap collected. Both are the firmware's caches at work (which
+        tools modules a test leaves loaded; whether its last request got a full-size buffer),
+        not a leak."""
         return self.bench.stats("u").alloc
 
     def settle_idle(self) -> int:

@@ -3,7 +3,8 @@
 # it, a stats port answering one command per connection with heap figures read from the VM:
 #   m  read        c  gc.collect(), then read
 #   bN leave only N bytes of heap free (ballast)      r  drop the ballast
-#   u  unload the firmware's loadable code (Registry.evict(), as a full heap would), then as c
+#   u  unload the firmware's loadable code (Registry.evict(), as a full heap would) and drop
+#      the HTTP server's spare request buffer, then as c
 #   d  also print the firmware's loaded modules to the console (what a heap figure holds)
 # Reply: "mem_alloc mem_free mem_total vm_and_probe sim stats_server\n" (bytes); mem_total is
 # the VM's cumulative count of bytes allocated (micropython.mem_total()).
@@ -23,7 +24,7 @@ import network  # noqa: E402, F401
 gc.collect()
 SIM = gc.mem_alloc() - VM_AND_PROBE
 STATS_PORT = 0  # set by the bench when staging
-_state = {"ballast": None, "reserve": None, "server": 0, "task": None, "registry": None}
+_state = {"ballast": None, "reserve": None, "server": 0, "task": None, "registry": None, "http": None}
 
 
 def _fill(leave):
@@ -85,6 +86,10 @@ def _carry_out(line, n):
     cmd = line[0] if n else 0
     if cmd == ord("u"):
         _state["registry"].evict()
+        # The HTTP server's spare request buffer (2 KB) is a cache too: whether one is held after
+        # a test depends on whether its last request got a full-size buffer.
+        http = _state["http"]
+        http._spare = http._spare_mv = None
     if cmd in b"cu":
         gc.collect()
         alloc = gc.mem_alloc()
@@ -183,8 +188,10 @@ import asyncio  # noqa: E402
 
 _state["task"] = asyncio.create_task(_stats())
 from boardmcp import app, registry  # noqa: E402
+from boardmcp.transport import http  # noqa: E402
 
 _init = registry.Registry.__init__
+_http_init = http.HTTPServer.__init__
 
 
 def _keep(self, *args):
@@ -193,6 +200,13 @@ def _keep(self, *args):
     _init(self, *args)
 
 
+def _keep_http(self, *args, **kwargs):
+    # The firmware's HTTP server, for the u command.
+    _state["http"] = self
+    _http_init(self, *args, **kwargs)
+
+
 registry.Registry.__init__ = _keep
+http.HTTPServer.__init__ = _keep_http
 
 app.main()
