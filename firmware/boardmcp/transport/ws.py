@@ -77,17 +77,25 @@ async def upgrade(http, conn, method, headers):
     head += accept + b"\r\n"
     if "mcp" in [p.strip() for p in headers.get(b"sec-websocket-protocol", "").split(",")]:
         head += b"Sec-WebSocket-Protocol: mcp\r\n"
-    # Made before the 101 goes out: without heap for it the client can still get an HTTP 503.
-    ws = WebSocket(http.server, conn)
-    busy += 1
-    conn.upgraded = True  # from here on no HTTP response may follow, even after a MemoryError
+    busy += 1  # counted first: unloading the cached code to make room keeps this module
     try:
-        conn.writer.write(head + b"\r\n")
-        await conn.drain()
-        await ws.run()
+        # Made before the 101 goes out: without heap for it, even once the cached code is
+        # unloaded (that code is never the reason a request is refused), the client gets a 503.
+        try:
+            ws = WebSocket(http.server, conn)
+        except MemoryError:
+            if not http.server.registry.reclaim():
+                raise
+            ws = WebSocket(http.server, conn)
+        conn.upgraded = True  # from here on no HTTP response may follow, even after a MemoryError
+        try:
+            conn.writer.write(head + b"\r\n")
+            await conn.drain()
+            await ws.run()
+        finally:
+            ws.close()
     finally:
         busy -= 1
-        ws.close()
     return False
 
 
