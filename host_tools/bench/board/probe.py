@@ -24,7 +24,7 @@ import network  # noqa: E402, F401
 gc.collect()
 SIM = gc.mem_alloc() - VM_AND_PROBE
 STATS_PORT = 0  # set by the bench when staging
-_state = {"ballast": None, "reserve": None, "server": 0, "task": None, "registry": None, "http": None}
+_state = {"ballast": None, "reserve": None, "server": 0, "task": None, "http": None}
 
 
 def _fill(leave):
@@ -85,10 +85,10 @@ def _carry_out(line, n):
     alloc = gc.mem_alloc()
     cmd = line[0] if n else 0
     if cmd == ord("u"):
-        _state["registry"].evict()
+        http = _state["http"]
+        http.server.registry.evict()
         # The HTTP server's spare request buffer (2 KB) is a cache too: whether one is held after
         # a test depends on whether its last request got a full-size buffer.
-        http = _state["http"]
         http._spare = http._spare_mv = None
     if cmd in b"cu":
         gc.collect()
@@ -187,26 +187,18 @@ async def _stats():
 import asyncio  # noqa: E402
 
 _state["task"] = asyncio.create_task(_stats())
-from boardmcp import app, registry  # noqa: E402
+from boardmcp import app  # noqa: E402
 from boardmcp.transport import http  # noqa: E402
 
-_init = registry.Registry.__init__
 _http_init = http.HTTPServer.__init__
 
 
-def _keep(self, *args):
-    # The firmware's one registry, for the u command.
-    _state["registry"] = self
-    _init(self, *args)
-
-
-def _keep_http(self, *args, **kwargs):
-    # The firmware's HTTP server, for the u command.
+def _keep(self, *args, **kwargs):
+    # The firmware's HTTP server (and through it the registry), for the u command.
     _state["http"] = self
     _http_init(self, *args, **kwargs)
 
 
-registry.Registry.__init__ = _keep
-http.HTTPServer.__init__ = _keep_http
+http.HTTPServer.__init__ = _keep
 
 app.main()
