@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 # Firmware is type-checked against the esp32 port's API, not CPython's (see firmware/pyrightconfig.json).
 MPY_STUBS := micropython-esp32-stubs==1.29.0.post1 micropython-stdlib-stubs==1.29.0.post2
 export PYRIGHT_PYTHON_CACHE_DIR := $(abspath $(VENV))/pyright-cache
-# Node 22 and the official MCP conformance suites, pinned in conformance/package*.json (npm installs
-# Node itself as the package `node`; the machine's node may be older). host_tools/official_suite.py
-# runs them from here.
+# Node 22, the official MCP conformance suites and MicroPython's 32-bit WebAssembly port, pinned in
+# conformance/package*.json (npm installs Node itself as the package `node`; the machine's node may be
+# older). host_tools/official_suite.py runs the suites from here, tests/host/test_heap_allowance.py the port.
 NODE_DIR := $(VENV)/node
 NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json conformance/package-lock.json | sha1sum | cut -c1-12)
 
@@ -34,14 +34,14 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 $(NODE_STAMP): conformance/package.json conformance/package-lock.json
-	@echo "==> Installing Node 22 and the MCP conformance suites into $(NODE_DIR)"
+	@echo "==> Installing Node 22, the MCP conformance suites and the WebAssembly MicroPython into $(NODE_DIR)"
 	@mkdir -p $(NODE_DIR)
 	@cp conformance/package.json conformance/package-lock.json $(NODE_DIR)/
 	@cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f $(NODE_DIR)/.installed-*
 	@touch $@
 
-conformance-tools: $(NODE_STAMP)  ## Install Node 22 and the pinned MCP conformance suites (once)
+conformance-tools: $(NODE_STAMP)  ## Install Node 22, the pinned MCP conformance suites and WebAssembly MicroPython (once)
 
 emulate: $(STAMP)  ## Run an emulated board serving MCP on localhost (BOARD=esp32s3)
 	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token)

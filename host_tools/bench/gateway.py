@@ -29,7 +29,7 @@ from typing import Any
 
 from mcp.client.client import Client
 
-from host_tools.emulator.runner import SIM_HEAP_BYTES, EmulatedBoard
+from host_tools.emulator.runner import SIM_HEAP_BYTES, WORD_HEAP_BYTES, EmulatedBoard
 from host_tools.gateway.broker import Mosquitto
 from host_tools.gateway.fleet import Fleet
 from host_tools.gateway.process import GatewayProcess
@@ -237,8 +237,8 @@ def run_gateway_bench(out: Path, workdir: Path, level: str, progress: Callable[[
         *heap_rows,
         "",
         f"Boards without an `mqtt` section in config.json never import the module. The emulator's VM has "
-        f"{SIM_HEAP_BYTES // 1024} KB on top of the profile's heap for the simulated hardware; the numbers are "
-        "the firmware's.",
+        f"{SIM_HEAP_BYTES // 1024} KB on top of the profile's heap for the simulated hardware and "
+        f"{WORD_HEAP_BYTES // 1024} KB for its 64-bit words; the numbers are the firmware's, on the 64-bit VM.",
         "",
     ]
     out.write_text("\n".join(lines))

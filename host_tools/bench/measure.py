@@ -26,7 +26,7 @@ from host_tools.bench.client import (
     run_series,
 )
 from host_tools.bench.targets import BenchBoard, wait_serving
-from host_tools.emulator.runner import SIM_HEAP_BYTES, BoardError, find_micropython
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, BoardError, find_micropython
 from host_tools.profiles import Profile
 
 Progress = Callable[[str], None]
@@ -211,7 +211,7 @@ def smallest_heap(
 ) -> int | None:
     """Bisect the VM's -X heapsize in `step`s: the least at which the board serves `count` mixed
     requests with no failure (None if even the profile's heap does not)."""
-    hi = (profile.heap_bytes + SIM_HEAP_BYTES + step - 1) // step * step
+    hi = (profile.heap_bytes + EMULATOR_HEAP_BYTES + step - 1) // step * step
     lo = sim_bytes // step * step
     ok, why = serves_mixed(profile, workdir, hi, count)
     progress(f"min heap: -X heapsize={hi // 1024} KB: {'serves' if ok else 'FAILS: ' + why}")

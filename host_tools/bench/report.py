@@ -16,7 +16,7 @@ from host_tools.bench.gateway import default_out as gateway_report
 from host_tools.bench.measure import MODES
 from host_tools.bench.run import BenchOptions, Results
 from host_tools.bench.targets import PROBE_HEAP_BYTES
-from host_tools.emulator.runner import SIM_HEAP_BYTES
+from host_tools.emulator.runner import SIM_HEAP_BYTES, WORD_HEAP_BYTES
 
 # Issue 8's targets for the firmware on this benchmark.
 TARGET_MEDIAN_MS = 0.15
@@ -73,7 +73,8 @@ def markdown(res: Results, options: BenchOptions) -> str:
         f"- **VMs:** {m.get('micropython', '?')} (`{res.vm_binary}`); CPython {m.get('python', '?')}",
         f"- **Board:** `{p.name}` ({p.title}), profile heap {p.heap_bytes // 1024} KB; the VM gets"
         f" `-X heapsize={res.idle.get('vm_heap', 0) // 1024}K` (profile heap + {_kb(SIM_HEAP_BYTES)} allowance for"
-        f" the simulated hardware, whose measured footprint is {sim:,} B, + {_kb(PROBE_HEAP_BYTES)} for the bench's"
+        f" the simulated hardware, whose measured footprint is {sim:,} B, + {_kb(WORD_HEAP_BYTES)} for the VM's 64-bit"
+        f" words in the firmware's code, + {_kb(PROBE_HEAP_BYTES)} for the bench's"
         " stats probe, which no deployed board carries)",
         f"- **Sensor tool:** board: `{_sensor(res, 'board')}`, FastMCP: `{_sensor(res, 'fastmcp')}`",
         "",

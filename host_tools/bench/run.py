@@ -17,7 +17,7 @@ from pathlib import Path
 from host_tools.bench import measure
 from host_tools.bench.client import MODERN, Series
 from host_tools.bench.targets import BenchBoard, FastMCPServer
-from host_tools.emulator.runner import SIM_HEAP_BYTES, find_micropython
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, find_micropython
 from host_tools.profiles import Profile, load_profile, repo_root
 
 
@@ -114,7 +114,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
         res.min_heap = measure.smallest_heap(profile, work / "minheap", level.mixed, res.idle["sim"], progress)
         res.min_heap_note = f"{level.mixed} mixed requests"
     else:
-        ok, why = measure.serves_mixed(profile, work / "minheap", profile.heap_bytes + SIM_HEAP_BYTES, level.mixed)
+        ok, why = measure.serves_mixed(profile, work / "minheap", profile.heap_bytes + EMULATOR_HEAP_BYTES, level.mixed)
         res.min_heap_note = f"not bisected at this level; the profile's heap serves {level.mixed} mixed: {ok} {why}"
         if not ok:
             raise measure.BenchClientError(f"mixed workload failed: {why}")

@@ -19,14 +19,15 @@ from typing import Any, Self
 
 from host_tools import processes
 from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
-from host_tools.emulator.runner import SIM_HEAP_BYTES, EmulatedBoard, free_port
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, EmulatedBoard, free_port
 from host_tools.profiles import Profile
 from host_tools.stage import default_firmware_dir
 
 PROBE = Path(__file__).parent / "board" / "probe.py"
 # The probe (its code and its stats server: about 6.3 KB measured, see tests/host/test_bench_probe.py)
 # is bench apparatus that no deployed board carries: a board with it gets this much more heap, as
-# the VM gets SIM_HEAP_BYTES for the simulated hardware, so the firmware still sees the chip's budget.
+# the VM gets EMULATOR_HEAP_BYTES for the simulated hardware and its 64-bit words, so the firmware
+# still sees the chip's budget.
 PROBE_HEAP_BYTES = 7 * 1024
 
 
@@ -44,7 +45,7 @@ class HeapStats:
 
 class BenchBoard:
     """An emulated board for the bench. `vm_heap` sets the VM's whole `-X heapsize` (the profile's
-    heap plus the sim allowance by default); `probe` stages the stats probe as main.py (and adds
+    heap plus the emulator's allowances by default); `probe` stages the stats probe as main.py (and adds
     PROBE_HEAP_BYTES for it), else the real main.py runs alone, as deployed. `http_options` and
     `config_options` are EmulatedBoard's."""
 
@@ -58,10 +59,10 @@ class BenchBoard:
         http_options: dict[str, Any] | None = None,
         config_options: dict[str, Any] | None = None,
     ) -> None:
-        heap = (vm_heap if vm_heap is not None else profile.heap_bytes + SIM_HEAP_BYTES) - SIM_HEAP_BYTES
+        heap = (vm_heap if vm_heap is not None else profile.heap_bytes + EMULATOR_HEAP_BYTES) - EMULATOR_HEAP_BYTES
         if probe:
             heap += PROBE_HEAP_BYTES
-        self.vm_heap = heap + SIM_HEAP_BYTES
+        self.vm_heap = heap + EMULATOR_HEAP_BYTES
         self.stats_port = free_port() if probe else 0
         firmware = workdir / "firmware"
         shutil.rmtree(firmware, ignore_errors=True)

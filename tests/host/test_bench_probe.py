@@ -5,7 +5,7 @@ from pathlib import Path
 from host_tools.bench.client import MODERN
 from host_tools.bench.measure import _served_with, workload
 from host_tools.bench.targets import PROBE_HEAP_BYTES, BenchBoard
-from host_tools.emulator.runner import SIM_HEAP_BYTES
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES
 from host_tools.profiles import load_profile
 
 
@@ -13,7 +13,7 @@ def test_the_probe_fits_its_allowance(tmp_path: Path) -> None:
     profile = load_profile("esp32s3")
     with BenchBoard(profile, tmp_path) as board:
         stats = board.stats("c")
-    assert board.vm_heap == profile.heap_bytes + SIM_HEAP_BYTES + PROBE_HEAP_BYTES
+    assert board.vm_heap == profile.heap_bytes + EMULATOR_HEAP_BYTES + PROBE_HEAP_BYTES
     # What was live before the sim's import (the VM's own and the probe's code), and its server.
     assert 0 < stats.vm_and_probe + stats.stats_server <= PROBE_HEAP_BYTES, stats
 
@@ -21,7 +21,7 @@ def test_the_probe_fits_its_allowance(tmp_path: Path) -> None:
 def test_a_board_without_the_probe_gets_no_allowance(tmp_path: Path) -> None:
     profile = load_profile("esp32s3")
     board = BenchBoard(profile, tmp_path, probe=False)
-    assert board.vm_heap == profile.heap_bytes + SIM_HEAP_BYTES
+    assert board.vm_heap == profile.heap_bytes + EMULATOR_HEAP_BYTES
 
 
 def test_the_probe_answers_under_a_ballast_that_leaves_nothing(tmp_path: Path) -> None:
