@@ -202,6 +202,7 @@ class Registry:
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
         self._watchers = {}  # module -> its watch() task
+        self._gone = []  # names of modules unloaded or failed to import (see _scrub)
         self._untrimmed = 0  # calls and reads trim() lets pass before it looks at the heap again
 
     # -- modules ------------------------------------------------------------------------------
@@ -241,8 +242,12 @@ class Registry:
         loaded = sys.modules
         names = [m for m in loaded if m.startswith(_UNLOADABLE) and m not in keep and not getattr(loaded[m], "busy", 0)]
         names.sort(reverse=True)
+        gone = self._gone
         for name in names:
             _unload(name)
+            if name not in gone:
+                gone.append(name)
+        self._scrub()
         gc.collect()
 
     def reclaim(self):
@@ -262,12 +267,39 @@ class Registry:
         dot = where.rfind(".")
         name = where[dot + 1 :]
         try:
-            module = __import__("boardmcp." + where[:dot], None, None, (name,))
+            module = self._import(where[:dot], name)
         except MemoryError:
             if not self.reclaim():
                 raise
-            module = __import__("boardmcp." + where[:dot], None, None, (name,))
+            module = self._import(where[:dot], name)
         return getattr(module, name)
+
+    def _import(self, path, name):
+        # Module boardmcp.<path>; one that fails to load is remembered and scrubbed (see _scrub).
+        try:
+            return __import__("boardmcp." + path, None, None, (name,))
+        except MemoryError:
+            module = "boardmcp." + path
+            if module not in self._gone:
+                self._gone.append(module)
+            self._scrub()
+            raise
+
+    def _scrub(self):
+        # MicroPython takes a module that failed to load out of sys.modules by marking its slot
+        # in the table free, but leaves the half-loaded module in it, and the GC still finds it
+        # there: it stays in the heap until another import happens to reuse the slot (a 3.3 KB
+        # step measured after a MemoryError mid-import). Adding the name again takes the first
+        # free slot on its probe path, which is that one unless an earlier one was freed since;
+        # deleting it then clears it. One name at a time, so the table does not grow for this.
+        modules = sys.modules
+        for name in self._gone:
+            if name not in modules:
+                try:
+                    modules[name] = sys  # any value: it is deleted at once
+                except MemoryError:  # a full table would need a bigger one: leave it
+                    return
+                del modules[name]
 
     def trim(self):
         """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
@@ -299,7 +331,7 @@ class Registry:
         before = list(sys.modules)
         self._owner = module
         try:
-            mod = __import__("boardmcp.tools." + module, None, None, ("register",))
+            mod = self._import("tools." + module, "register")
             # The profile (~7 KB of heap) is not kept between loads: a loaded module's handlers
             # hold what they need of it, and an unloaded module needs none.
             mod.register(self, self.profile if self.profile is not None else config.profile())

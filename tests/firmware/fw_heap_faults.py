@@ -1,7 +1,10 @@
-# The transports when the heap runs out at awkward moments, on the MicroPython VM: what a client
-# sees, and that nothing that serves (a reader, a task, the console) dies of it or keeps memory.
+# The transports and the registry when the heap runs out at awkward moments, on the MicroPython VM:
+# what a client sees, and that nothing that serves (a reader, a task, the console) dies of it or
+# keeps memory.
 import asyncio
+import gc
 import json
+import sys
 
 from boardmcp import jsonrpc
 from boardmcp.auth import Guard
@@ -186,3 +189,24 @@ async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing
     assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got[:200]
     assert got.count(b"HTTP/1.1") == 1, got
     assert not got.endswith(b"0\r\n\r\n"), got[-64:]
+
+
+async def test_a_module_that_fails_to_load_leaves_no_heap_behind():
+    # MicroPython leaves a module that failed to import in sys.modules' table (key gone, value
+    # kept), where the GC still finds it; the registry scrubs it. This module fails as a .mpy
+    # does when the heap runs out half-way through loading it.
+    with open("boardmcp/zz_fails.py", "w") as f:
+        f.write("DATA = bytearray(3000)\nraise MemoryError()\n")
+    reg = Registry("cat_fails")
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(2):
+        try:
+            reg.cold("zz_fails.DATA")
+            raise AssertionError("the module loaded")
+        except MemoryError:
+            pass
+    gc.collect()
+    left = gc.mem_alloc() - before
+    assert "boardmcp.zz_fails" not in sys.modules
+    assert left < 1024, left  # the module's buffer alone is 3 KB
