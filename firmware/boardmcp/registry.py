@@ -257,6 +257,8 @@ class Registry:
         if self._unloadable():
             self.evict()
             return True
+        self._scrub()  # as evict() does: the MemoryError may have cut an import short
+        gc.collect()
         return False
 
     def cold(self, where):
@@ -275,14 +277,14 @@ class Registry:
         return getattr(module, name)
 
     def _import(self, path, name):
-        # Module boardmcp.<path>; one that fails to load is remembered and scrubbed (see _scrub).
+        # Module boardmcp.<path>; one that fails to load is remembered for _scrub, which runs in
+        # the reclaim() or evict() that follows a MemoryError.
         try:
             return __import__("boardmcp." + path, None, None, (name,))
         except MemoryError:
             module = "boardmcp." + path
             if module not in self._gone:
                 self._gone.append(module)
-            self._scrub()
             raise
 
     def _scrub(self):
