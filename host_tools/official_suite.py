@@ -49,8 +49,13 @@ class OfficialSuiteError(RuntimeError):
 
 
 def node_dir() -> Path:
-    """Where `make conformance-tools` installs Node and the suites."""
+    """Where `make conformance-tools` installs Node, the suites and the WebAssembly MicroPython."""
     return repo_root() / ".venv" / "node"
+
+
+def node_executable(root: Path | None = None) -> Path:
+    """The Node that `make conformance-tools` installs (under `root`, default node_dir())."""
+    return (root or node_dir()) / "node_modules" / ".bin" / "node"
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,7 @@ class ScenarioResult:
 def locate_suites(root: Path | None = None) -> list[Suite]:
     """The installed suites, in SUITE_VERSIONS order; raises OfficialSuiteError if any is missing."""
     base = root or node_dir()
-    node = base / "node_modules" / ".bin" / "node"
+    node = node_executable(base)
     if not node.is_file():
         raise OfficialSuiteError(f"Node is not installed in {base}: run `make conformance-tools`")
     suites = []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.emulator.runner import WORD_HEAP_BYTES, EmulatedBoard
-from host_tools.official_suite import node_dir
+from host_tools.official_suite import node_dir, node_executable
 from host_tools.profiles import load_profile
 
 VM32 = Path(__file__).parent / "vm32.mjs"
@@ -42,8 +42,7 @@ def test_word_allowance_is_what_64_bit_words_cost_the_firmware(tmp_path: Path) -
     it: the same staged files imported on MicroPython's 32-bit WebAssembly port take at least
     that much less. Runtime objects (about 1.7 times their chip size on the VM) are not given
     back, so the emulated board stays the stricter of the two."""
-    node = node_dir() / "node_modules"
-    port = node / "micropython-webassembly" / "micropython.mjs"
+    port = node_dir() / "node_modules" / "micropython-webassembly" / "micropython.mjs"
     assert port.is_file(), "MicroPython's WebAssembly port is not installed: run `make conformance-tools`"
     board = EmulatedBoard(load_profile("esp32"), workdir=tmp_path / "board")
     fs = board.stage()
@@ -55,7 +54,7 @@ def test_word_allowance_is_what_64_bit_words_cost_the_firmware(tmp_path: Path) -
     stubs.mkdir()
     (stubs / "socket.py").write_text("def __getattr__(name):\n    return 0\n")
     mounts = [f"{board.workdir / 'sim'}:/sim", f"{stubs}:/sim", f"{fs}:/fs"]
-    on_32_bit = _bytes_printed([str(node / ".bin" / "node"), str(VM32), str(port), str(script), *mounts])
+    on_32_bit = _bytes_printed([str(node_executable()), str(VM32), str(port), str(script), *mounts])
     print(f"firmware import: {on_vm:,} B on the VM, {on_32_bit:,} B on 32-bit; allowance {WORD_HEAP_BYTES:,} B")
     assert 0 < WORD_HEAP_BYTES <= on_vm - on_32_bit
 
