@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.emulator.runner import SIM_SOURCES, board_mac, find_micropython
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, SIM_SOURCES, board_mac, find_micropython
 from host_tools.profiles import load_profile
 from host_tools.stage import stage_firmware
 
@@ -87,7 +87,9 @@ def _client_heap(module: str) -> int:
 def _run_module(staged: Path, module: str) -> dict[str, dict]:
     profile = load_profile("esp32")
     env = dict(os.environ, MICROPYPATH=f"{staged}:{HERE}:{staged.parent / 'sim'}:.frozen")
-    heap = profile.heap_bytes + _client_heap(module)
+    # The emulated esp32's VM heap: the profile's, plus what the simulated hardware and the
+    # VM's 64-bit words take (as EmulatedBoard gives it); plus a module's test client.
+    heap = profile.heap_bytes + EMULATOR_HEAP_BYTES + _client_heap(module)
     proc = subprocess.run(
         [str(MICROPYTHON), "-X", f"heapsize={heap}", str(HERE / "mpy_runner.py"), module],
         capture_output=True,
