@@ -9,7 +9,7 @@ definitions, and only the code the requests use.
     reg = Registry("catalog")
     reg.publish("system")   # runs tools/system.py's register(reg, profile), then unloads it
     reg.seal()
-    await reg.call_tool("system_info", {}, ctx)   # loads tools/system.py again, and keeps it
+    reg.call_tool("system_info", {}, ctx)   # loads tools/system.py again, and keeps it
 
 A tools module's `register(reg, profile)` may run more than once (to publish at boot, then each
 time the module is loaded again), and its module-level state starts afresh each time (keep what
@@ -77,6 +77,16 @@ def structured(obj):
 def failure(message):
     """A CallToolResult reporting a tool failure (isError), as MCP asks for tool-level errors."""
     return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def _failed(name, e):
+    # The isError result for an exception out of a tool; control flow and MemoryError go on up.
+    if isinstance(e, ToolError):
+        return failure("%s: %s" % (name, e))
+    if isinstance(e, (Error, MemoryError)) or getattr(e, "passthrough", False):
+        raise e
+    sys.print_exception(e)
+    return failure("%s failed: %s: %s" % (name, type(e).__name__, e))
 
 
 def is_coroutine(obj):
@@ -354,15 +364,16 @@ class Registry:
     def _served(self, catalog, key):
         # What serves an entry, loading its module if it is not (KeyError: no such entry).
         served = catalog.live.get(key)
-        if served is None:
-            module = catalog.owners[key]
-            try:
-                self._load(module)
-            except MemoryError:
-                self.evict()  # other modules' code makes room for this one
-                self._load(module)
-            served = catalog.live[key]
-        return served
+        return served if served is not None else self._load_entry(catalog, key)
+
+    def _load_entry(self, catalog, key):
+        module = catalog.owners[key]
+        try:
+            self._load(module)
+        except MemoryError:
+            self.evict()  # other modules' code makes room for this one
+            self._load(module)
+        return catalog.live[key]
 
     def watch(self, uri, server):
         """A client subscribed to `uri`: start its module's watch(server) task, if it has one
@@ -394,8 +405,9 @@ class Registry:
         """The inputSchema of a registered tool."""
         return self._served(self.tools, name)[0]
 
-    async def call_tool(self, name, args, ctx):
-        """Validate args against the tool's inputSchema, run it, and return a CallToolResult.
+    def call_tool(self, name, args, ctx):
+        """Validate args against the tool's inputSchema, run it, and return a CallToolResult,
+        or, when the handler waits, an awaitable of it (no coroutine for a handler that does not).
 
         Bad arguments and failures inside the tool come back as isError results, so the
         caller (a model) sees what to fix. MemoryError, protocol errors (jsonrpc.Error) and
@@ -407,16 +419,19 @@ class Registry:
             return failure("Invalid arguments for tool %s: %s" % (name, err))
         try:
             result = handler(args, ctx)
-            if is_coroutine(result):
-                result = await result
-        except ToolError as e:
-            result = failure("%s: %s" % (name, e))
         except Exception as e:
-            if isinstance(e, (Error, MemoryError)) or getattr(e, "passthrough", False):
-                raise
-            sys.print_exception(e)
-            result = failure("%s failed: %s: %s" % (name, type(e).__name__, e))
+            result = _failed(name, e)
+        if is_coroutine(result):
+            return self._tool_waiting(name, result)
         self.trim()  # after a failure too: a refused call loaded its module all the same
+        return result
+
+    async def _tool_waiting(self, name, pending):
+        try:
+            result = await pending
+        except Exception as e:
+            result = _failed(name, e)
+        self.trim()
         return result
 
     # -- resources --------------------------------------------------------------------------

@@ -10,7 +10,9 @@ Two eras share one set of handlers:
 
     srv = Server(registry, "esp32s3")
     session = srv.new_session()                                 # handshake era, on initialize
-    result = await srv.handle(msg, modern, session, out, headers)   # None: cancelled
+    result = srv.handle(msg, modern, session, out, headers)         # or an awaitable of it:
+    if is_coroutine(result):                                        # a handler that waits
+        result = await result                                       # None: cancelled
     srv.accept(msg, is_response, modern, session, headers)          # notifications, responses
 """
 
@@ -93,6 +95,9 @@ def decode_header_value(value):
 _NAME_FIELD = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
+_NO_ARGS = {}  # read only: tools/call without arguments
+
+
 def _mismatch(what):
     return Error(HEADER_MISMATCH, what + " header does not match the request body")
 
@@ -162,13 +167,19 @@ class Server:
 
     # -- messages in ------------------------------------------------------------------------
 
-    async def handle(self, msg, modern, session=None, out=None, headers=None):
-        """Serve one request; return its result object, or None when it was cancelled.
+    def handle(self, msg, modern, session=None, out=None, headers=None):
+        """Serve one request: its result object, or, when the handler waits, an awaitable of it
+        (None once awaited means the request was cancelled). Serve with:
 
-        `session` is the handshake-era client (or the connection, on stream transports);
-        `out` streams messages ahead of the result (see context.py); `headers` (lower-cased
-        names) come from HTTP only and are checked against the body in the modern era.
-        Raises jsonrpc.Error for protocol faults.
+            result = server.handle(msg, modern, session, out, headers)
+            if is_coroutine(result):
+                result = await result
+
+        A handler that never waits is served without a coroutine (the common case: tools that
+        read a sensor). `session` is the handshake-era client (or the connection, on stream
+        transports); `out` streams messages ahead of the result (see context.py); `headers`
+        (lower-cased names) come from HTTP only and are checked against the body in the
+        modern era. Raises jsonrpc.Error for protocol faults.
         """
         params = msg.get("params")
         if params is None:
@@ -185,15 +196,23 @@ class Server:
             raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
         if isinstance(fn, str):
             fn = self.registry.cold(fn)
-        rid = msg["id"]
-        ctx = Context(self, rid, params, modern, session, out)
+        ctx = Context(self, msg["id"], params, modern, session, out)
+        try:
+            result = fn(self, ctx, params)
+        except InputRequired as e:
+            result = e.result()
+        if is_coroutine(result):
+            return self._waiting(result, ctx)
+        return self._complete(result, modern)
+
+    async def _waiting(self, pending, ctx):
+        # A handler that waits: cancellable while in flight (notifications/cancelled finds it).
+        session = ctx.session
+        rid = ctx.id
         if session is not None:
             session.inflight[rid] = ctx
         try:
-            # A handler that never waits is a plain function: no coroutine per request.
-            result = fn(self, ctx, params)
-            if is_coroutine(result):
-                result = await result
+            result = await pending
         except Cancelled:
             return None
         except InputRequired as e:
@@ -201,6 +220,10 @@ class Server:
         finally:
             if session is not None and session.inflight.get(rid) is ctx:
                 del session.inflight[rid]
+        return self._complete(result, ctx.modern)
+
+    def _complete(self, result, modern):
+        # Revision 2026-07-28: every result says whether it is complete and who served it.
         if modern:
             if "resultType" not in result:
                 result["resultType"] = "complete"
@@ -308,48 +331,68 @@ class Server:
         if not isinstance(name, str) or not self.registry.has_tool(name):
             return
         props = self.registry.tool_schema(name).get("properties")
-        if not props:
-            return
-        args = params.get("arguments") or {}
-        for prop in props:
-            header = props[prop].get("x-mcp-header")
-            if header is None or not isinstance(args, dict):
-                continue
-            got = headers.get(b"mcp-param-" + header.lower().encode())
-            value = args.get(prop)
-            if value is None:
-                if got is not None:
-                    raise _mismatch("Mcp-Param-" + header)
-                continue
-            if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
-                raise _mismatch("Mcp-Param-" + header)
+        args = params.get("arguments") or _NO_ARGS
+        if props and isinstance(args, dict):
+            _check_mirrored(props, args, headers)
+
+
+# The per-request checks below are small functions, with their error messages built apart: a
+# frame of more than about 11 words (locals plus the deepest expression stack, error branches
+# included) is heap allocated on every call.
+
+
+def _check_mirrored(props, args, headers):
+    for prop in props:
+        header = props[prop].get("x-mcp-header")
+        if header is not None:
+            _check_mirrored_one(header, args.get(prop), headers)
+
+
+def _check_mirrored_one(header, value, headers):
+    got = headers.get(b"mcp-param-" + header.lower().encode())
+    if value is None:
+        if got is not None:
+            raise _mismatch("Mcp-Param-" + header)
+        return
+    if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
+        raise _mismatch("Mcp-Param-" + header)
 
 
 def _check_envelope(msg, params, headers):
     # The modern ladder, in the SDK's order: envelope present, then headers, then version.
     meta = params.get("_meta")
     if not isinstance(meta, dict) or _K_VERSION not in meta or _K_CAPS not in meta:
-        raise Error(
-            INVALID_PARAMS,
-            "params._meta must carry %s and %s (revision 2026-07-28 request envelope)" % (_K_VERSION, _K_CAPS),
-        )
+        raise _envelope_missing()
     version = meta[_K_VERSION]
     if headers is not None:
-        if headers.get(b"mcp-protocol-version") != version:
-            raise _mismatch("MCP-Protocol-Version")
-        method = msg["method"]
-        if headers.get(b"mcp-method") != method:
-            raise _mismatch("Mcp-Method")
-        field = _NAME_FIELD.get(method)
-        value = params.get(field) if field is not None else None
-        if value is not None and decode_header_value(headers.get(b"mcp-name")) != value:
-            raise _mismatch("Mcp-Name")
+        _check_routing_headers(msg, params, headers, version)
     if not isinstance(version, str):
         raise Error(INVALID_PARAMS, "params._meta protocolVersion must be a string")
     if version not in MODERN_VERSIONS:
         raise unsupported_version(version)
     if not isinstance(meta[_K_CAPS], dict):
         raise Error(INVALID_PARAMS, "params._meta clientCapabilities must be an object")
+
+
+def _envelope_missing():
+    return Error(
+        INVALID_PARAMS,
+        "params._meta must carry %s and %s (revision 2026-07-28 request envelope)" % (_K_VERSION, _K_CAPS),
+    )
+
+
+def _check_routing_headers(msg, params, headers, version):
+    # HTTP: MCP-Protocol-Version, Mcp-Method and Mcp-Name must say what the body says.
+    if headers.get(b"mcp-protocol-version") != version:
+        raise _mismatch("MCP-Protocol-Version")
+    method = msg["method"]
+    if headers.get(b"mcp-method") != method:
+        raise _mismatch("Mcp-Method")
+    field = _NAME_FIELD.get(method)
+    if field is not None:
+        value = params.get(field)
+        if value is not None and decode_header_value(headers.get(b"mcp-name")) != value:
+            raise _mismatch("Mcp-Name")
 
 
 _HANDSHAKE = {

@@ -5,7 +5,7 @@ import json
 
 from boardmcp import jsonrpc
 from boardmcp.context import Context
-from boardmcp.registry import NotFound, Registry, text
+from boardmcp.registry import NotFound, Registry, is_coroutine, text
 from boardmcp.server import Server
 
 V = "2026-07-28"
@@ -85,6 +85,12 @@ def _req(method, params=None, modern=False, rid=1):
     return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
 
 
+async def _handle(srv, *args):
+    # Server.handle() answers at once, or returns an awaitable when the handler waits.
+    result = srv.handle(*args)
+    return (await result) if is_coroutine(result) else result
+
+
 async def _error(coro):
     try:
         await coro
@@ -100,7 +106,7 @@ async def test_pagination_walks_every_page_and_rejects_bad_cursors():
     pages = 0
     while True:
         params = {"cursor": cursor} if cursor else {}
-        r = await srv.handle(_req("tools/list", params), False)
+        r = await _handle(srv, _req("tools/list", params), False)
         names += [t["name"] for t in json.loads(jsonrpc.result(1, r))["result"]["tools"]]
         pages += 1
         cursor = r.get("nextCursor")
@@ -108,42 +114,42 @@ async def test_pagination_walks_every_page_and_rejects_bad_cursors():
             break
     assert pages == 3 and names == ["t0", "t1", "t2", "t3", "t4", "ask", "two", "slow"]
     for bad in ("t999", "r3", "t0", "garbage", 3):
-        e = await _error(srv.handle(_req("tools/list", {"cursor": bad}), False))
+        e = await _error(_handle(srv, _req("tools/list", {"cursor": bad}), False))
         assert e.code == jsonrpc.INVALID_PARAMS, bad
 
 
 async def test_resources_templates_and_not_found_per_era():
     srv = _server()
-    r = await srv.handle(_req("resources/read", {"uri": "x://a"}), False)
+    r = await _handle(srv, _req("resources/read", {"uri": "x://a"}), False)
     assert r["contents"] == [{"uri": "x://a", "text": "A", "mimeType": "text/plain"}]
-    r = await srv.handle(_req("resources/read", {"uri": "x://items/7"}, True), True)
+    r = await _handle(srv, _req("resources/read", {"uri": "x://items/7"}, True), True)
     assert r["contents"][0]["text"] == "item 7" and r["ttlMs"] == 0 and r["resultType"] == "complete"
     for uri in ("x://nothing", "x://items/0", "x://items/7/more"):
-        e = await _error(srv.handle(_req("resources/read", {"uri": uri}), False))
+        e = await _error(_handle(srv, _req("resources/read", {"uri": uri}), False))
         assert e.code == -32002 and e.data == {"uri": uri}
-        e = await _error(srv.handle(_req("resources/read", {"uri": uri}, True), True))
+        e = await _error(_handle(srv, _req("resources/read", {"uri": uri}, True), True))
         assert e.code == jsonrpc.INVALID_PARAMS and e.data == {"uri": uri}
 
 
 async def test_prompts_check_their_arguments():
     srv = _server()
-    r = await srv.handle(_req("prompts/get", {"name": "p", "arguments": {"who": "ada"}}), False)
+    r = await _handle(srv, _req("prompts/get", {"name": "p", "arguments": {"who": "ada"}}), False)
     assert r["messages"][0]["content"]["text"] == "ada"
     for params in ({"name": "p"}, {"name": "p", "arguments": {"who": 1}}, {"name": "nope"}, {}):
-        e = await _error(srv.handle(_req("prompts/get", params), False))
+        e = await _error(_handle(srv, _req("prompts/get", params), False))
         assert e.code == jsonrpc.INVALID_PARAMS
 
 
 async def test_completion_for_prompts_and_templates():
     srv = _server()
     ref = {"type": "ref/prompt", "name": "p"}
-    r = await srv.handle(_req("completion/complete", {"ref": ref, "argument": {"name": "who", "value": "a"}}), False)
+    r = await _handle(srv, _req("completion/complete", {"ref": ref, "argument": {"name": "who", "value": "a"}}), False)
     assert r == {"completion": {"values": ["ada", "alan"], "total": 2, "hasMore": False}}
     ref = {"type": "ref/resource", "uri": "x://items/{id}"}
-    r = await srv.handle(_req("completion/complete", {"ref": ref, "argument": {"name": "id", "value": "1"}}), False)
+    r = await _handle(srv, _req("completion/complete", {"ref": ref, "argument": {"name": "id", "value": "1"}}), False)
     assert r["completion"]["values"] == ["1", "12"]
     bad = {"ref": {"type": "ref/prompt", "name": "nope"}, "argument": {"name": "x", "value": ""}}
-    assert (await _error(srv.handle(_req("completion/complete", bad), False))).code == jsonrpc.INVALID_PARAMS
+    assert (await _error(_handle(srv, _req("completion/complete", bad), False))).code == jsonrpc.INVALID_PARAMS
 
 
 async def test_handshake_ask_round_trip_and_cancellation():
@@ -151,7 +157,7 @@ async def test_handshake_ask_round_trip_and_cancellation():
     session = srv.new_session()
     session.caps = {"elicitation": {}}
     out = Out()
-    task = asyncio.create_task(srv.handle(_req("tools/call", {"name": "ask"}), False, session, out))
+    task = asyncio.create_task(_handle(srv, _req("tools/call", {"name": "ask"}), False, session, out))
     await asyncio.sleep_ms(10)
     ask = out.sent[0]
     assert ask["method"] == "elicitation/create" and ask["id"] in session.pending
@@ -171,7 +177,7 @@ async def test_handshake_ask_round_trip_and_cancellation():
     srv.accept({"jsonrpc": "2.0", "id": out.sent[-1]["id"], "result": {}}, True, False, session)
     assert await task == {"p": {}}
     # A cancelled request ends without a result and leaves nothing behind.
-    task = asyncio.create_task(srv.handle(_req("tools/call", {"name": "slow"}, rid=9), False, session, out))
+    task = asyncio.create_task(_handle(srv, _req("tools/call", {"name": "slow"}, rid=9), False, session, out))
     await asyncio.sleep_ms(30)
     srv.accept(
         {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}, False, False, session
@@ -187,26 +193,26 @@ async def test_modern_input_required_state_is_signed_and_bound():
     srv = _server()
     caps = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
     call = _req("tools/call", {"name": "two", "_meta": caps}, True)
-    r1 = await srv.handle(call, True)
+    r1 = await _handle(srv, call, True)
     assert r1["resultType"] == "input_required" and list(r1["inputRequests"]) == ["one"]
     answer = {"action": "accept", "content": {"name": "A"}}
     call["params"]["inputResponses"] = {"one": answer}
     call["params"]["requestState"] = r1["requestState"]
-    r2 = await srv.handle(call, True)
+    r2 = await _handle(srv, call, True)
     assert list(r2["inputRequests"]) == ["two"] and r2["requestState"] != r1["requestState"]
     call["params"]["inputResponses"] = {"two": {"action": "accept", "content": {"name": "B"}}}
     call["params"]["requestState"] = r2["requestState"]
-    r3 = await srv.handle(call, True)
+    r3 = await _handle(srv, call, True)
     assert r3["resultType"] == "complete" and r3["content"][0]["text"] == "AB"
     # Altered state, or state of another tool, is refused.
     state = r2["requestState"]
     call["params"]["requestState"] = state[:-2] + ("11" if state.endswith("00") else "00")
-    assert (await _error(srv.handle(call, True))).code == jsonrpc.INVALID_PARAMS
+    assert (await _error(_handle(srv, call, True))).code == jsonrpc.INVALID_PARAMS
     other = _req("tools/call", {"name": "ask", "_meta": caps}, True)
     other["params"]["requestState"] = r2["requestState"]
-    assert (await _error(srv.handle(other, True))).code == jsonrpc.INVALID_PARAMS
+    assert (await _error(_handle(srv, other, True))).code == jsonrpc.INVALID_PARAMS
     # Missing capability: -32021 naming what is needed.
-    e = await _error(srv.handle(_req("tools/call", {"name": "ask"}, True), True))
+    e = await _error(_handle(srv, _req("tools/call", {"name": "ask"}, True), True))
     assert e.code == -32021 and e.data == {"requiredCapabilities": {"elicitation": {}}}
 
 
@@ -221,7 +227,7 @@ async def test_listen_acknowledges_filters_and_tags():
             "resourceSubscriptions": ["x://a", "x://zz"],
         }
     }
-    task = asyncio.create_task(srv.handle(_req("subscriptions/listen", params, True, rid=5), True, None, out))
+    task = asyncio.create_task(_handle(srv, _req("subscriptions/listen", params, True, rid=5), True, None, out))
     await asyncio.sleep_ms(10)
     ack = out.sent[0]["params"]
     assert ack["notifications"] == {"toolsListChanged": True, "resourceSubscriptions": ["x://a"]}
@@ -242,7 +248,7 @@ async def test_listen_acknowledges_filters_and_tags():
 async def test_log_levels_filter_per_session():
     srv = _server()
     session = srv.new_session()
-    r = await srv.handle(_req("logging/setLevel", {"level": "warning"}), False, session)
+    r = await _handle(srv, _req("logging/setLevel", {"level": "warning"}), False, session)
     assert r == {} and session.log_level == 3
     out = Out()
 
@@ -252,5 +258,5 @@ async def test_log_levels_filter_per_session():
         return text("ok")
 
     srv.registry.add_tool({"name": "logs", "description": "d", "inputSchema": {"type": "object"}}, logs)
-    await srv.handle(_req("tools/call", {"name": "logs"}), False, session, out)
+    await _handle(srv, _req("tools/call", {"name": "logs"}), False, session, out)
     assert [m["params"]["data"] for m in out.sent] == ["loud"]

@@ -7,7 +7,7 @@ import sys
 import time
 
 from boardmcp import jsonrpc
-from boardmcp.registry import Registry, text
+from boardmcp.registry import Registry, is_coroutine, text
 
 PROFILE = {"name": "bench", "chip": "esp32s3"}
 SYSTEM = "boardmcp.tools.system"
@@ -17,6 +17,12 @@ OBJ = {"type": "object"}
 def _page(catalog, start, end):
     # A page as the client receives it.
     return json.loads(jsonrpc.result(1, {"items": catalog.page(start, end)}))["result"]["items"]
+
+
+async def _call(reg, name, args):
+    # Registry.call_tool() answers at once, or returns an awaitable when the handler waits.
+    result = reg.call_tool(name, args, None)
+    return (await result) if is_coroutine(result) else result
 
 
 def _system():
@@ -31,24 +37,24 @@ async def test_publishing_leaves_the_module_unloaded_and_a_call_loads_it():
     assert SYSTEM not in sys.modules
     assert [t["name"] for t in _page(reg.tools, 0, 1)] == ["system_info"]
     assert "outputSchema" in _page(reg.tools, 0, 1)[0]
-    r = await reg.call_tool("system_info", {}, None)
+    r = await _call(reg, "system_info", {})
     assert "structuredContent" in r, r
     assert r["structuredContent"]["board"] == "bench" and SYSTEM in sys.modules
     reg.evict()
     tools = sys.modules.get("boardmcp.tools")
     assert SYSTEM not in sys.modules and not (tools and hasattr(tools, "system"))
-    r = await reg.call_tool("system_info", {}, None)  # loaded again
+    r = await _call(reg, "system_info", {})  # loaded again
     reg.evict()
     assert r["structuredContent"]["chip"] == "esp32s3"
 
 
 async def test_evicting_gives_the_module_heap_back():
     reg = _system()
-    await reg.call_tool("system_info", {}, None)
+    await _call(reg, "system_info", {})
     reg.evict()  # first use interns the module's names for good; measure from here
     gc.collect()
     before = gc.mem_alloc()
-    await reg.call_tool("system_info", {}, None)
+    await _call(reg, "system_info", {})
     gc.collect()
     loaded = gc.mem_alloc() - before
     reg.evict()
@@ -60,14 +66,14 @@ async def test_evicting_gives_the_module_heap_back():
 async def test_reclaiming_unloads_what_is_loaded_and_says_so():
     # What a transport calls when the heap runs out: True while there was a module to unload.
     reg = _system()
-    await reg.call_tool("system_info", {}, None)
+    await _call(reg, "system_info", {})
     assert reg.reclaim() is True and SYSTEM not in sys.modules
     assert reg.reclaim() is False
 
 
 async def test_arguments_are_checked_against_the_published_schema():
     reg = _system()
-    r = await reg.call_tool("system_info", {"x": 1}, None)
+    r = await _call(reg, "system_info", {"x": 1})
     reg.evict()
     assert r["isError"] and "x" in r["content"][0]["text"]
 
@@ -112,10 +118,10 @@ def test_a_long_page_is_streamed_in_pieces():
 
 async def test_state_that_must_last_survives_an_unload():
     reg = _system()
-    before = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    before = (await _call(reg, "system_info", {}))["structuredContent"]["uptime_s"]
     time.sleep_ms(30)
     reg.evict()
-    after = (await reg.call_tool("system_info", {}, None))["structuredContent"]["uptime_s"]
+    after = (await _call(reg, "system_info", {}))["structuredContent"]["uptime_s"]
     reg.evict()
     assert after >= before + 0.02, (before, after)  # from boot, not from the module's reload
 
@@ -124,10 +130,10 @@ async def test_a_reload_leaves_the_hardware_as_a_client_set_it():
     reg = Registry("cat_led", {"name": "bench", "chip": "esp32s3", "led": {"pin": 2}, "reserved_pins": []})
     reg.publish("gpio")
     reg.seal()
-    r = await reg.call_tool("led", {"state": "on"}, None)
+    r = await _call(reg, "led", {"state": "on"})
     assert r["structuredContent"]["on"] is True
     reg.evict()
-    r = await reg.call_tool("led", {"state": "toggle"}, None)  # loads the module again
+    r = await _call(reg, "led", {"state": "toggle"})  # loads the module again
     reg.evict()  # this VM has the esp32's heap: leave it as found
     assert r["structuredContent"]["on"] is False
 
@@ -137,9 +143,9 @@ async def test_a_driven_pin_stays_driven_across_a_reload():
     reg = Registry("cat_gpio", profile)
     reg.publish("gpio")
     reg.seal()
-    await reg.call_tool("gpio_write", {"pin": 5, "value": 1}, None)
+    await _call(reg, "gpio_write", {"pin": 5, "value": 1})
     reg.evict()
-    r = await reg.call_tool("gpio_read", {"pin": 5}, None)  # the driver is loaded again
+    r = await _call(reg, "gpio_read", {"pin": 5})  # the driver is loaded again
     reg.evict()
     assert r["structuredContent"]["value"] == 1, r
     import machine  # the bench's simulated chip: is the pin still an output?

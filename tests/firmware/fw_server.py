@@ -3,7 +3,7 @@ import asyncio
 import json
 
 from boardmcp import jsonrpc
-from boardmcp.registry import Registry, ToolError, structured
+from boardmcp.registry import Registry, ToolError, is_coroutine, structured
 from boardmcp.server import Server, decode_header_value, is_modern
 
 V = "2026-07-28"
@@ -51,7 +51,8 @@ def _headers(method, name=None, version=V):
 
 
 def _run(srv, msg, modern=False, headers=None, session=None, out=None):
-    return asyncio.run(srv.handle(msg, modern, session, out, headers))
+    result = srv.handle(msg, modern, session, out, headers)
+    return asyncio.run(result) if is_coroutine(result) else result
 
 
 def _error(fn):

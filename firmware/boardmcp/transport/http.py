@@ -22,6 +22,7 @@ from micropython import const
 
 from .. import jsonrpc, ratelimit
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..registry import is_coroutine
 from . import buffers
 
 BUF_SIZE = const(2048)  # request line + headers must fit; small bodies are parsed in place
@@ -172,17 +173,33 @@ class Headers:
         return self._find(name, self.start) >= 0
 
 
+def _content_length(headers):
+    # The request's body length, from Content-Length; _Reject when it cannot be served.
+    if b"transfer-encoding" in headers:
+        raise _Reject(501, "Chunked request bodies are not supported; send Content-Length")
+    length = headers.get(b"content-length")
+    try:
+        length = int(length) if length is not None else 0
+    except ValueError:
+        raise _Reject(400, "Invalid Content-Length")
+    if length < 0:
+        raise _Reject(400, "Invalid Content-Length")
+    if length > MAX_BODY:
+        # Refused unread: the body is never pulled into memory.
+        raise _Reject(413, "Request body larger than %d bytes" % MAX_BODY)
+    return length
+
+
 _METHODS = ((b"POST", "POST"), (b"GET", "GET"), (b"DELETE", "DELETE"))  # no string per request
 
 
 def _parse_head(mv, head_end):
     # Request line and header block -> (method, target, Headers). Raises _Reject when malformed.
+    # (Split in small functions, as on every per-request path: a frame of more than about 11
+    # words, locals plus stack, is heap allocated on every call.)
     head = bytes(mv[:head_end])
     if head and max(head) >= 0x80:  # only a head with non-ASCII bytes needs a UTF-8 check
-        try:
-            str(head, "utf-8")
-        except UnicodeError:
-            raise _Reject(400, "Header fields must be ASCII/UTF-8")
+        _check_utf8(head)
     eol = head.find(b"\r\n")
     if eol < 0:
         eol = head_end
@@ -190,13 +207,27 @@ def _parse_head(mv, head_end):
     sp2 = head.find(b" ", sp1 + 1, eol)
     if sp1 <= 0 or sp2 < 0 or not head.startswith(b"HTTP/1.", sp2 + 1) or head.find(b" ", sp2 + 1, eol) >= 0:
         raise _Reject(400, "Malformed request line")
-    # Every header line needs a name and a colon with no space before it (RFC 9112).
+    _check_fields(head, eol)
+    target = str(head[sp1 + 1 : sp2], "utf-8")
+    return _method(head, sp1), target, Headers(head, eol)
+
+
+def _check_utf8(head):
+    try:
+        str(head, "utf-8")
+    except UnicodeError:
+        raise _Reject(400, "Header fields must be ASCII/UTF-8")
+
+
+def _check_fields(head, i):
+    # Every header line (from i, at the request line's end) needs a name and a colon with no
+    # space before it (RFC 9112); MAX_HEADERS of them at most.
     count = 0
-    i = eol
-    while i < head_end:
+    end = len(head)
+    while i < end:
         e = head.find(b"\r\n", i + 2)
         if e < 0:
-            e = head_end
+            e = end
         c = head.find(b":", i + 2, e)
         if c <= i + 2 or head[c - 1] == 32 or head[c - 1] == 9:
             raise _Reject(400, "Malformed header line")
@@ -204,14 +235,14 @@ def _parse_head(mv, head_end):
         if count > MAX_HEADERS:
             raise _Reject(431, "Too many header fields (at most %d)" % MAX_HEADERS)
         i = e
-    method = None
+
+
+def _method(head, sp1):
+    # The request method: a constant for the ones served, no string per request.
     for raw, name in _METHODS:
         if sp1 == len(raw) and head.startswith(raw):
-            method = name
-            break
-    if method is None:
-        method = str(head[:sp1], "utf-8")
-    return method, str(head[sp1 + 1 : sp2], "utf-8"), Headers(head, eol)
+            return name
+    return str(head[:sp1], "utf-8")
 
 
 class HTTPServer:
@@ -435,14 +466,20 @@ class HTTPServer:
                 await _close(stream)
 
     async def _one_request(self, conn, filled):
-        # Serve one request; return how many bytes of the next one are already buffered,
-        # or -1 to close the connection.
+        # Serve one request; return how many bytes of the next one are already buffered, or -1
+        # to close the connection. A coroutine per request, not a loop in the connection's task:
+        # the GC scans a suspended coroutine's whole frame, stale stack slots too, and an idle
+        # connection's would keep the last request's buffer alive.
         conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
         buf = conn.buf
         if buf is None:
             # Idle connections hold no buffer: it is taken once the request's first bytes are in.
             await conn.reader.readinto(_NOTHING)
             buf = self._lend(conn)
+        elif filled:
+            # A pipelined request: the other connections get their turn first (a response the
+            # socket took at once did not yield).
+            await asyncio.sleep_ms(0)
         mv = conn.mv
         head_end = buf.find(b"\r\n\r\n", 0, filled) if filled else -1
         first = filled == 0
@@ -468,22 +505,8 @@ class HTTPServer:
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
         method, target, headers = _parse_head(mv, head_end)
         body_start = head_end + 4
-
-        if b"transfer-encoding" in headers:
-            raise _Reject(501, "Chunked request bodies are not supported; send Content-Length")
-        length = headers.get(b"content-length")
-        try:
-            length = int(length) if length is not None else 0
-        except ValueError:
-            raise _Reject(400, "Invalid Content-Length")
-        if length < 0:
-            raise _Reject(400, "Invalid Content-Length")
-        if length > MAX_BODY:
-            # Refused unread: the body is never pulled into memory.
-            raise _Reject(413, "Request body larger than %d bytes" % MAX_BODY)
-
-        end = body_start + length
-        if not length:
+        end = body_start + _content_length(headers)
+        if end == body_start:
             body = _NO_BODY
         elif end <= len(buf):
             while filled < end:
@@ -496,6 +519,7 @@ class HTTPServer:
                 filled += n
             body = (buf, body_start, end)
         else:
+            length = end - body_start
             big = bytearray(length)
             have = filled - body_start
             big[:have] = mv[body_start:filled]  # end > len(buf) >= filled: all of it is body
@@ -510,8 +534,8 @@ class HTTPServer:
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
         keep = not headers.has(b"connection", b"close")
-        buf = mv = None  # the handler may be a GET stream, which gives the buffer up
-        keep = await self._dispatch(conn, method, target, headers, body, keep)
+        buf = mv = part = None  # the handler may be a GET stream, which gives the buffer up
+        keep = await self._route(conn, method, target, headers, body, keep)
         body = None
         if not keep:
             return -1
@@ -524,39 +548,37 @@ class HTTPServer:
             self._release(conn)
         return rest
 
-    async def _dispatch(self, conn, method, target, headers, body, keep):
-        # Answer one parsed request; return False when the connection must close after it.
+    def _route(self, conn, method, target, headers, body, keep):
+        # The coroutine that answers one parsed request (it returns False when the connection
+        # must close after it): chosen here without one of its own.
         extra = b"" if keep else b"Connection: close\r\n"
         wait = ratelimit.wait_s(conn.peer)
         if wait:
-            await conn.send(429, _problem("Too many requests; slow down"), extra + b"Retry-After: %d\r\n" % wait)
-            return keep
+            extra += b"Retry-After: %d\r\n" % wait
+            return _sent(conn, keep, 429, _problem("Too many requests; slow down"), extra)
         if target == "/ws" or target.startswith("/ws?"):
             gc.collect()  # so the module loads into low holes, not across the largest free block
             upgrade = self.server.registry.cold("transport.ws.upgrade")  # first WebSocket client
-            return await upgrade(self, conn, method, headers)
+            return upgrade(self, conn, method, headers)
         q = target.find("?")
         if (target if q < 0 else target[:q]) != self.path:
-            await conn.send(404, _problem("Not found: MCP is served at " + self.path), extra)
-            return keep
+            return _sent(conn, keep, 404, _problem("Not found: MCP is served at " + self.path), extra)
         refusal = self.guard.check(headers)
         if refusal is not None:
             status, reason = refusal
             if status == 401:
                 extra += b'WWW-Authenticate: Bearer realm="boardmcp"\r\n'
-            await conn.send(status, _problem(reason), extra)
-            return keep
+            return _sent(conn, keep, status, _problem(reason), extra)
         modern = self.server.is_modern(headers.get(b"mcp-protocol-version"))
         if method == "POST":
-            return await self._post(conn, headers, body, modern, extra, keep)
+            return self._post(conn, headers, body, modern, extra, keep)
         if method == "GET" and not modern:
-            return await self._get_stream(conn, headers, extra, keep)
+            return self._get_stream(conn, headers, extra, keep)
         if method == "DELETE" and not modern:
-            return await self._delete(conn, headers, extra, keep)
+            return self._delete(conn, headers, extra, keep)
         # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
         allow = b"Allow: POST\r\n" if modern else b"Allow: GET, POST, DELETE\r\n"
-        await conn.send(405, _problem("Method not allowed"), extra + allow)
-        return keep
+        return _sent(conn, keep, 405, _problem("Method not allowed"), extra + allow)
 
     def _session(self, headers):
         # Handshake era: the session a request names; _NoSession when it names none or a dead one.
@@ -598,13 +620,17 @@ class HTTPServer:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
                 await conn.send(202, None, extra)
                 return keep
-            result = await server.handle(msg, modern, session, reply, headers if modern else None)
+            result = server.handle(msg, modern, session, reply, headers if modern else None)
+            if is_coroutine(result):  # a handler that waits
+                result = await result
             if result is None:
                 return reply.abandon() and keep  # cancelled: nothing more is sent for it
             if opened is not None:
                 reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
                 opened = None
-            await reply.finish(rid, result)
+            sending = reply.finish(rid, result)
+            if sending is not None:
+                await sending
             return keep
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
@@ -644,7 +670,9 @@ class HTTPServer:
                 rid = msg["id"]
                 if msg["method"] == "initialize":
                     raise Error(INVALID_REQUEST, "Invalid request: initialize cannot be batched")
-                result = await self.server.handle(msg, False, session)
+                result = self.server.handle(msg, False, session)
+                if is_coroutine(result):
+                    result = await result
                 if result is not None:
                     answers.append(jsonrpc.result(rid, result))
             except Error as e:
@@ -713,6 +741,10 @@ class _Conn:
     def expire(self, ms):
         """Cancel this connection's task if it is still reading or writing in ms."""
         self.deadline = time.ticks_add(time.ticks_ms(), ms)
+
+    def unsent(self):
+        """drain(), to await when the socket has not taken all that was written; else None."""
+        return self.drain() if self.writer.out_buf else None  # pyright: ignore[reportAttributeAccessIssue]
 
     async def drain(self):
         """Wait until the socket has taken what was written (within the write deadline)."""
@@ -793,12 +825,12 @@ class _Reply:
             return True
         return False
 
-    async def finish(self, rid, result):
+    def finish(self, rid, result):
         """Send the request's result: the last SSE event if streaming, else a JSON response
-        (chunked, item by item, when it holds long lists)."""
+        (chunked, item by item, when it holds long lists). Returns what to await until the
+        client has taken it, or None when the socket took it at once (the usual case)."""
         if not self.sse and jsonrpc.is_large(result):
-            await self._pieces(rid, result)
-            return
+            return self._pieces(rid, result)
         out = buffers.stream()
         jsonrpc.dump_result(out, rid, result)
         if self.sse:
@@ -811,7 +843,7 @@ class _Reply:
             )
             buffers.copy_out(self.conn.writer.write, head, out, n, b"")
             buffers.release(n)
-        await self.conn.drain()
+        return self.conn.unsent()
 
     async def fail(self, status, payload):
         """Send an error response (bytes): the last SSE event if streaming, else with this status."""
@@ -919,6 +951,12 @@ def _respond(writer, status, payload, extra):
     out.write(payload)
     buffers.copy_out(writer.write, head, out, n, b"")
     buffers.release(n)
+
+
+async def _sent(conn, keep, status, payload, extra):
+    # A whole response, as the answer to a request that needs nothing else (a refusal).
+    await conn.send(status, payload, extra)
+    return keep
 
 
 async def _close(writer):

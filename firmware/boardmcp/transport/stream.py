@@ -23,6 +23,7 @@ from micropython import const
 
 from .. import jsonrpc
 from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..registry import is_coroutine
 from . import buffers
 
 MAX_INFLIGHT = const(4)  # requests served at once per connection; more get an error at once
@@ -128,7 +129,9 @@ class Connection:
         data = None
         try:
             try:
-                result = await self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
+                result = self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
+                if is_coroutine(result):
+                    result = await result
                 if result is None:
                     return  # cancelled: nothing is sent for it
                 msg = None
