@@ -46,103 +46,66 @@ def _where(path):
 
 def check(schema, value, path=""):
     """Return None when value conforms to schema, else a message naming the offending field."""
-    # One small function per kind of value: a frame of more than about 11 words (locals plus
-    # stack) is heap allocated on every call, and this runs on every tools/call.
     t = schema.get("type")
     if t is not None and not _types_ok(t, value):
         return "%s must be of type %s" % (_where(path), " or ".join(t) if isinstance(t, list) else t)
-    if "enum" in schema or "const" in schema:
-        err = _check_choice(schema, value, path)
-        if err:
-            return err
-    if isinstance(value, dict):
-        return _check_object(schema, value, path)
-    if isinstance(value, str):
-        return _check_string(schema, value, path)
-    if isinstance(value, list):
-        return _check_array(schema, value, path)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _check_number(schema, value, path)
-    return None
-
-
-def _check_choice(schema, value, path):
     if "enum" in schema and value not in schema["enum"]:
         return "%s must be one of: %s" % (_where(path), ", ".join([str(v) for v in schema["enum"]]))
     if "const" in schema and value != schema["const"]:
         return "%s must be %s" % (_where(path), schema["const"])
-    return None
-
-
-def _check_number(schema, value, path):
-    lo = schema.get("minimum")
-    if lo is not None and value < lo:
-        return "%s must be >= %s" % (_where(path), lo)
-    hi = schema.get("maximum")
-    if hi is not None and value > hi:
-        return "%s must be <= %s" % (_where(path), hi)
-    lo = schema.get("exclusiveMinimum")
-    if lo is not None and value <= lo:
-        return "%s must be > %s" % (_where(path), lo)
-    hi = schema.get("exclusiveMaximum")
-    if hi is not None and value >= hi:
-        return "%s must be < %s" % (_where(path), hi)
-    return None
-
-
-def _check_string(schema, value, path):
-    n = schema.get("minLength")
-    if n is not None and len(value) < n:
-        return "%s must be at least %d characters" % (_where(path), n)
-    n = schema.get("maxLength")
-    if n is not None and len(value) > n:
-        return "%s must be at most %d characters" % (_where(path), n)
-    return None
-
-
-def _check_array(schema, value, path):
-    n = schema.get("minItems")
-    if n is not None and len(value) < n:
-        return "%s must have at least %d items" % (_where(path), n)
-    n = schema.get("maxItems")
-    if n is not None and len(value) > n:
-        return "%s must have at most %d items" % (_where(path), n)
-    items = schema.get("items")
-    if isinstance(items, dict):
-        for i in range(len(value)):
-            err = check(items, value[i], "%s[%d]" % (_where(path), i))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo = schema.get("minimum")
+        if lo is not None and value < lo:
+            return "%s must be >= %s" % (_where(path), lo)
+        hi = schema.get("maximum")
+        if hi is not None and value > hi:
+            return "%s must be <= %s" % (_where(path), hi)
+        lo = schema.get("exclusiveMinimum")
+        if lo is not None and value <= lo:
+            return "%s must be > %s" % (_where(path), lo)
+        hi = schema.get("exclusiveMaximum")
+        if hi is not None and value >= hi:
+            return "%s must be < %s" % (_where(path), hi)
+    elif isinstance(value, str):
+        n = schema.get("minLength")
+        if n is not None and len(value) < n:
+            return "%s must be at least %d characters" % (_where(path), n)
+        n = schema.get("maxLength")
+        if n is not None and len(value) > n:
+            return "%s must be at most %d characters" % (_where(path), n)
+    elif isinstance(value, list):
+        n = schema.get("minItems")
+        if n is not None and len(value) < n:
+            return "%s must have at least %d items" % (_where(path), n)
+        n = schema.get("maxItems")
+        if n is not None and len(value) > n:
+            return "%s must have at most %d items" % (_where(path), n)
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                err = check(items, item, "%s[%d]" % (_where(path), i))
+                if err:
+                    return err
+    elif isinstance(value, dict):
+        for name in schema.get("required", ()):
+            if name not in value:
+                return "%s is required" % (path + "." + name if path else name)
+        props = schema.get("properties") or _NONE
+        extra = schema.get("additionalProperties", True)
+        for name in value:
+            sub = props.get(name)
+            where = path + "." + name if path else name
+            if sub is None:
+                if extra is False:
+                    return "%s is not an accepted argument (accepted: %s)" % (
+                        where,
+                        ", ".join(props) or "none",
+                    )
+                if isinstance(extra, dict):
+                    sub = extra
+                else:
+                    continue
+            err = check(sub, value[name], where)
             if err:
                 return err
     return None
-
-
-def _check_object(schema, value, path):
-    required = schema.get("required")
-    if required:
-        for name in required:
-            if name not in value:
-                return "%s is required" % _field(path, name)
-    if not value:
-        return None
-    props = schema.get("properties") or _NONE
-    extra = schema.get("additionalProperties", True)
-    for name in value:
-        err = _check_property(props, extra, name, value[name], path)
-        if err:
-            return err
-    return None
-
-
-def _check_property(props, extra, name, value, path):
-    sub = props.get(name)
-    if sub is None:
-        if extra is False:
-            return "%s is not an accepted argument (accepted: %s)" % (_field(path, name), ", ".join(props) or "none")
-        if not isinstance(extra, dict):
-            return None
-        sub = extra
-    return check(sub, value, _field(path, name))
-
-
-def _field(path, name):
-    return path + "." + name if path else name
