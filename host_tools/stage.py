@@ -2,7 +2,9 @@
 
     dest/main.py               source (a chip runs main.py as source)
     dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>,
-                               but test fixtures (tools/<fixture>.py) only where the profile asks
+                               but sensor drivers (hw/sensors/<type>.py) only for the types the
+                               profile declares, and test fixtures (tools/<fixture>.py) only
+                               where the profile asks
     dest/board.json            the board profile: the fields the firmware reads, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
@@ -57,10 +59,13 @@ def stage_firmware(
     *,
     firmware_dir: Path | None = None,
     cache_dir: Path | None = None,
+    every_driver: bool = False,
 ) -> Path:
     """Stage `firmware_dir` (default: the repo's firmware/) for `profile` into `dest`; return `dest`.
 
     `cache_dir` holds compiled .mpy files keyed by content (default: `<dest>/../.mpy-cache`).
+    `every_driver` stages the drivers of sensors the profile does not declare too (the firmware's
+    unit tests exercise each).
     Raises StageError with mpy-cross's message if a module does not compile.
     """
     src = firmware_dir or default_firmware_dir()
@@ -75,6 +80,11 @@ def stage_firmware(
     unwanted = {src / PACKAGE / "tools" / f"{name}.py" for name in fixture_names()} - {
         src / PACKAGE / "tools" / f"{name}.py" for name in profile.raw.get("fixtures", ())
     }
+    if not every_driver:
+        # The sensor tools import only the drivers of declared sensors; the others need no flash.
+        declared = {sensor.type for sensor in profile.sensors}
+        drivers = src / PACKAGE / "hw" / "sensors"
+        unwanted |= {d for d in drivers.glob("*.py") if d.stem != "__init__" and d.stem not in declared}
     sources = [s for s in sources if s not in unwanted]
     pkg_out = dest / PACKAGE
     shutil.rmtree(pkg_out, ignore_errors=True)

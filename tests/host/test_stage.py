@@ -106,3 +106,22 @@ def test_fixtures_go_only_to_profiles_that_ask_for_them(tmp_path: Path, firmware
     fixtured = stage_firmware(load_profile("conformance"), tmp_path / "fixtured", CONFIG, firmware_dir=firmware)
     assert not (plain / "boardmcp" / "tools" / "conformance.mpy").exists()
     assert (fixtured / "boardmcp" / "tools" / "conformance.mpy").is_file()
+
+
+def test_only_the_declared_sensors_drivers_are_staged(tmp_path: Path, firmware: Path) -> None:
+    drivers = firmware / "boardmcp" / "hw" / "sensors"
+    drivers.mkdir(parents=True)
+    for name in ("__init__", "bme280", "bh1750", "sht4x"):
+        (drivers / f"{name}.py").write_text("X = 1\n")
+    declared = {s.type for s in load_profile("esp32s3").sensors}
+    assert declared == {"bme280", "bh1750"}
+    dest = stage_firmware(load_profile("esp32s3"), tmp_path / "fs", CONFIG, firmware_dir=firmware)
+    assert {p.name for p in (dest / "boardmcp" / "hw" / "sensors").iterdir()} == {
+        "__init__.mpy",
+        "bme280.mpy",
+        "bh1750.mpy",
+    }
+    bare = stage_firmware(load_profile("esp32"), tmp_path / "bare", CONFIG, firmware_dir=firmware)
+    assert {p.name for p in (bare / "boardmcp" / "hw" / "sensors").iterdir()} == {"__init__.mpy"}
+    every = stage_firmware(load_profile("esp32"), tmp_path / "every", CONFIG, firmware_dir=firmware, every_driver=True)
+    assert len(list((every / "boardmcp" / "hw" / "sensors").iterdir())) == 4
