@@ -349,12 +349,13 @@ def _check_mirrored(props, args, headers):
 
 
 def _check_mirrored_one(header, value, headers):
+    # An absent argument must have no header; a present one, a header that decodes to it.
     got = headers.get(b"mcp-param-" + header.lower().encode())
     if value is None:
-        if got is not None:
-            raise _mismatch("Mcp-Param-" + header)
-        return
-    if got is None or decode_header_value(got) != (value if isinstance(value, str) else str(value)):
+        bad = got is not None
+    else:
+        bad = decode_header_value(got) != (value if isinstance(value, str) else str(value))
+    if bad:
         raise _mismatch("Mcp-Param-" + header)
 
 
