@@ -1,4 +1,4 @@
-"""Boot sequence: configuration and profile -> Wi-Fi -> MCP server -> transports."""
+"""The board's life: boot (boot.py, unloaded once done), then serve until reset."""
 
 import asyncio
 import gc
@@ -7,91 +7,25 @@ import sys
 import machine
 from micropython import const
 
-from . import NAME, VERSION, config, net, ratelimit
-from .auth import Guard
-from .registry import Registry
-from .server import Server
-from .transport.http import HTTPServer
+from . import net
+from .registry import unload
 
-CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
-WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
 _WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after Ctrl-C it gets this
 SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
 CONSOLE_RETRY_MS = const(50)  # before trying again to load the console transport on a full heap
 
 
-def build_server(profile):
-    """The MCP server with every tool the profile calls for (published to the catalog; each
-    tools module is loaded when a request needs it)."""
-    reg = Registry(CATALOG)
-    reg.publish("system")
-    reg.publish("gpio")
-    for name in ("adc", "i2c", "sensors"):  # profile sections, and the tools module of each
-        if profile.get(name):
-            reg.publish(name)
-    for name in profile.get("fixtures", ()):
-        # Test fixtures (the conformance suites', faults), only on profiles that ask for them.
-        reg.publish(name)
-    reg.seal()
-    _settle()
-    return Server(reg, profile["name"])
-
-
-def _settle():
-    # Collect between boot steps: a step's temporaries are freed before the next step's
-    # long-lived objects are placed, so these fill the holes low in the heap instead of
-    # scattering across it. Big requests need large free blocks, not just free bytes.
-    gc.collect()
-
-
 def main():
     """Bring the board up and serve until reset (or Ctrl-C on the console)."""
-    profile, cfg = config.load()
-    _settle()
-    print("%s %s on %s" % (NAME, VERSION, profile["name"]))
-    name = net.hostname(profile)
-    wifi = cfg["wifi"]
-    ip = None
-    if wifi.get("ssid"):
-        ip = net.connect(wifi["ssid"], wifi.get("password", ""), name)
-        if ip:
-            print("wifi: joined %r as %s (%s)" % (wifi["ssid"], name, ip))
-    if ip is None:
-        # Setup mode: an access point with a page to enter Wi-Fi (never returns; the board resets).
-        # A configured board that cannot join retries after 3 minutes.
-        if not wifi.get("ssid"):
-            print("wifi: not configured; provision it with `boardmcp provision --ssid ...` or the setup page")
-        from . import portal
+    from . import boot
 
-        portal.run(cfg, name, 180000 if wifi.get("ssid") else None)
-    if cfg.get("mdns", True):  # announce _mcp._tcp (costs ~4.5 KB of heap; config.json "mdns": false)
-        from . import mdns
-
-        mdns.start(name, ip, cfg["http"]["port"], "bearer" if cfg["token"] else "none")
-    _settle()
-    guard = Guard(cfg["token"], (name, name + ".local", ip), cfg["http"]["allowed_origins"])
-    opts = cfg["http"]
-    http = HTTPServer(
-        build_server(profile),
-        guard,
-        opts["host"],
-        opts["port"],
-        request_timeout_ms=opts["request_timeout_ms"],
-        idle_timeout_ms=opts["idle_timeout_ms"],
-    )
-    del profile  # this frame lives as long as the board serves; the tools modules read their own
-    rate = opts["rate"]
-    if rate:
-        ratelimit.configure(rate["per_s"], rate["burst"])
-    watchdog_ms = cfg.get("watchdog_ms", WATCHDOG_MS)
-    mqtt = None
-    if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
-        _settle()
-        from .transport.mqtt import MQTT
-
-        mqtt = MQTT(http.server, cfg["mqtt"], name)
+    http, ip, serial, mqtt, wifi, watchdog_ms = boot.start()
+    # Boot's code is not needed to serve: out of the heap with it.
+    boot = None
+    unload("boardmcp.boot")
+    gc.collect()
     try:
-        asyncio.run(_serve(http, ip, cfg.get("serial", True), mqtt, wifi, watchdog_ms))
+        asyncio.run(_serve(http, ip, serial, mqtt, wifi, watchdog_ms))
     except KeyboardInterrupt:
         # The console user wants the REPL: keep the watchdog from resetting the board under them.
         # Any other way out leaves it unfed, so a crashed server comes back by itself.

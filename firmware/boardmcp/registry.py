@@ -254,7 +254,7 @@ class Registry:
         names.sort(reverse=True)
         gone = self._gone
         for name in names:
-            _unload(name)
+            unload(name)
             if name not in gone:
                 gone.append(name)
         self._scrub()
@@ -508,8 +508,9 @@ _COLD = (
 _UNLOADABLE = ("boardmcp.tools", "boardmcp.hw") + _COLD  # module names evict() may unload
 
 
-def _unload(name):
-    # Forget module `name`: out of sys.modules and off its package, so nothing holds it.
+def unload(name):
+    """Forget module `name`: out of sys.modules and off its package, so that nothing holds it
+    and its code leaves the heap once no object of it is left."""
     sys.modules.pop(name, None)
     dot = name.rfind(".")
     parent = sys.modules.get(name[:dot])

@@ -42,7 +42,7 @@ SESSIONS = 100  # HTTP sessions per heap row
 CALLS = {"full": 500, "quick": 200, "smoke": 20}  # timed calls per latency row, by `boardmcp bench` level
 _HEAP_PROBE = """
 import gc
-import boardmcp.app
+import boardmcp.app, boardmcp.server, boardmcp.transport.http  # what a serving board holds
 import boardmcp.transport.stream  # loaded anyway on boards that serve the console
 gc.collect(); a = gc.mem_free()
 from boardmcp.transport import mqtt

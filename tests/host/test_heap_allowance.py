@@ -29,7 +29,7 @@ FIRMWARE_IMPORT = textwrap.dedent(
         __import__(name)
     gc.collect()
     before = gc.mem_alloc()
-    import boardmcp.app, boardmcp.transport.serial
+    import boardmcp.app, boardmcp.auth, boardmcp.server, boardmcp.transport.http, boardmcp.transport.serial
     gc.collect()
     print(gc.mem_alloc() - before)
     """
