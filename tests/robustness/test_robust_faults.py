@@ -7,6 +7,7 @@ Sensor faults (a device unplugged, an I2C bus stuck low) belong with the sensor 
 
 import contextlib
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -111,9 +112,10 @@ def test_a_full_heap_while_clients_connect(faulty: BenchBoard) -> None:
 
 
 def test_a_fragmented_heap_still_takes_connections(faulty: BenchBoard) -> None:
-    """Free heap only in holes smaller than a connection's 2 KB buffer: a new connection is served
-    from a smaller one; a request head too long for that one is refused as out of memory (503,
-    not 431), and with the heap whole again the same request is served."""
+    """Free heap only in holes smaller than a connection's 2 KB buffer, and the server's spare
+    buffer held by a request still arriving: a new connection is served from a smaller one; a
+    request head too long for that one is refused as out of memory (503, not 431), and with the
+    heap whole again the same request is served."""
     board = faulty.board
     pid, idle = board.pid, live(faulty)
     hold = {"ms": 2500, "holes": 1536}  # every free block smaller than a 2 KB buffer
@@ -124,13 +126,17 @@ def test_a_fragmented_heap_still_takes_connections(faulty: BenchBoard) -> None:
     while board.console_log.count(FRAGMENTED) == marks and time.monotonic() < deadline:
         time.sleep(0.05)
     long_head = modern_headers("server/discover") | {"X-Padding": "p" * 1200}
+    arriving = socket.create_connection(("127.0.0.1", board.port), timeout=10)
     try:
+        arriving.sendall(b"POST /mcp HTTP/1.1\r\n")  # takes the spare buffer, and keeps it
+        time.sleep(0.3)
         status, _, _ = post(board, modern("server/discover", rid=21), long_head)
         assert status == 503
         status, reply = call(board, "system_info", rid=22)
         assert (status, reply["id"]) == (200, 22)
         assert reply["result"]["structuredContent"]["heap_free_bytes"] > 0
     finally:
+        arriving.close()
         holder.join()
     status, _, reply = post(board, modern("server/discover", rid=23), long_head)
     assert (status, reply["id"]) == (200, 23)
