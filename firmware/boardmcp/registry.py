@@ -13,8 +13,9 @@ definitions, and only the code the requests use.
 
 A tools module's `register(reg, profile)` may run more than once (to publish at boot, then each
 time the module is loaded again), and its module-level state starts afresh each time (keep what
-must last, like the boot time, in the boardmcp package). `reg.booting` is True only on the
-first run, at boot: the time to put hardware in its initial state. It adds its entries with:
+must last, like the boot time, in the boardmcp package). What it works out from the profile or
+sets up only once (the pins a tool may use, the LED's Pin, put in its initial state) goes in the
+dict `reg.derived`, which the registry keeps across reloads. It adds its entries with:
 
     reg.add_tool({"name": "led", "description": "...", "inputSchema": {...}}, set_led)
     reg.add_resource({"uri": "sensor://bme280", "name": "bme280", "mimeType": "application/json"}, read)
@@ -207,13 +208,16 @@ class Registry:
         self.prompts = Catalog(folder + "/prompts", "name")
         self.changing = set()  # "tools", "prompts", "resources": lists that change at run time
         self.profile = profile  # what each register() is given; None: board.json, read at each load
-        self.booting = True  # until seal(): register() runs for the first time
         self._owner = None  # the module whose register() is running
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
         self._watchers = {}  # module -> its watch() task
         self._gone = []  # names of modules unloaded or failed to import (see _scrub)
         self._untrimmed = 0  # calls and reads trim() lets pass before it looks at the heap again
+        # What a tools module worked out from the profile (or set up) once, and needs on each
+        # load: key -> value, as the module chooses (hardware state that outlives a registry
+        # goes in boardmcp.kept instead).
+        self.derived = {}
 
     # -- modules ------------------------------------------------------------------------------
 
@@ -225,7 +229,6 @@ class Registry:
 
     def seal(self):
         """Boot is over: close the catalog's files."""
-        self.booting = False
         for catalog in (self.tools, self.resources, self.templates, self.prompts):
             catalog.seal()
 
@@ -344,9 +347,10 @@ class Registry:
         self._owner = module
         try:
             mod = self._import("tools." + module, "register")
-            # The profile (~7 KB of heap) is not kept between loads: a loaded module's handlers
-            # hold what they need of it, and an unloaded module needs none.
-            mod.register(self, self.profile if self.profile is not None else config.profile())
+            # The profile (3-7 KB of heap) is not kept between loads: a loaded module's handlers
+            # hold what they need of it, and an unloaded module needs none. It is read only if
+            # register() looks at it (one that keeps its facts in `derived` does not).
+            mod.register(self, self.profile if self.profile is not None else config.Lazy())
         finally:
             self._owner = None
             # What it brought in (even if the load failed half-way), and itself (even if

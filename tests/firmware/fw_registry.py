@@ -138,6 +138,25 @@ async def test_a_reload_leaves_the_hardware_as_a_client_set_it():
     assert r["structuredContent"]["on"] is False
 
 
+async def test_a_module_loaded_again_reads_no_profile():
+    # Without a profile given, register() reads board.json: at boot. Loaded again, system and
+    # gpio take what they need from reg.derived, so a board.json gone missing goes unnoticed.
+    import os
+
+    reg = Registry("cat_lazy")
+    reg.publish("system")
+    reg.publish("gpio")
+    reg.seal()
+    os.rename("board.json", "board.json.away")
+    try:
+        info = (await _call(reg, "system_info", {}))["structuredContent"]
+        led = (await _call(reg, "led", {"state": "off"}))["structuredContent"]
+    finally:
+        os.rename("board.json.away", "board.json")
+        reg.evict()
+    assert info["board"] == "esp32" and led["on"] is False, (info, led)
+
+
 async def test_a_driven_pin_stays_driven_across_a_reload():
     profile = {"name": "bench", "chip": "esp32s3", "reserved_pins": [], "led": {"pin": 2}, "gpio_allow": [5]}
     reg = Registry("cat_gpio", profile)

@@ -50,13 +50,17 @@ def _pin(usable, args, write):
 
 def register(reg, profile):
     """Add the led tool when the profile declares an LED, and the gpio_* tools."""
-    _register_led(reg, profile)
-    allow = profile.get("gpio_allow")
-    if not allow:
+    # What the handlers need is worked out at boot and kept by the registry: a later load reads
+    # no profile, and calls no denied() (each call's frame is heap-allocated: ~9 KB of churn on
+    # every load, when the heap is shortest).
+    setup = reg.derived.get("gpio")
+    if setup is None:
+        setup = reg.derived["gpio"] = _setup(profile)
+    led_pin, led, readable, drivable = setup
+    if led is not None:
+        _register_led(reg, led_pin, led)
+    if readable is None:  # no allowlist: no gpio_* tools
         return
-    # The pins each handler may use, worked out once: bytes, not the profile (~4 KB of heap).
-    readable = bytes([p for p in allow if not denied(profile, p, False)])
-    drivable = bytes([p for p in readable if not denied(profile, p, True)])
 
     def read(args, ctx):
         pin = _pin(readable, args, False)
@@ -99,15 +103,25 @@ def register(reg, profile):
     )
 
 
-def _register_led(reg, profile):
+def _setup(profile):
+    # (LED pin, its Signal (off from boot; later loads keep its state), the pins gpio_read and
+    # gpio_write may use as bytes, not the profile: ~4 KB of heap). No LED: None, None; no
+    # allowlist: readable None.
+    pin = led = readable = None
+    drivable = b""
     spec = profile.get("led")
-    if not spec:
-        return
-    pin = spec["pin"]
-    led = Signal(Pin(pin, Pin.OUT), invert=bool(spec.get("active_low")))
-    if reg.booting:
-        led.off()  # dark from boot; when this module is loaded again the LED keeps its state
+    if spec:
+        pin = spec["pin"]
+        led = Signal(Pin(pin, Pin.OUT), invert=bool(spec.get("active_low")))
+        led.off()
+    allow = profile.get("gpio_allow")
+    if allow:
+        readable = bytes([p for p in allow if not denied(profile, p, False)])
+        drivable = bytes([p for p in readable if not denied(profile, p, True)])
+    return pin, led, readable, drivable
 
+
+def _register_led(reg, pin, led):
     def set_led(args, ctx):
         state = args["state"]
         if state == "toggle":

@@ -20,9 +20,10 @@ def _micropython_version():
 
 def register(reg, profile):
     """Add system_info to the registry."""
-    board = profile["name"]
-    chip = profile["chip"]
-    micropython = _micropython_version()  # made once, not on every call
+    facts = reg.derived.get("system")  # made once, not on every load or call
+    if facts is None:
+        facts = reg.derived["system"] = (profile["name"], profile["chip"], _micropython_version())
+    board, chip, micropython = facts
 
     def system_info(args, ctx):
         # No gc.collect() first: it would cost every call a full heap scan; the free heap
