@@ -15,6 +15,7 @@ from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
 from host_tools.bench.measure import MODES
 from host_tools.bench.run import BenchOptions, Results
+from host_tools.bench.soak import default_out as soak_report
 from host_tools.bench.targets import PROBE_HEAP_BYTES
 from host_tools.emulator.runner import SIM_HEAP_BYTES, WORD_HEAP_BYTES
 
@@ -118,8 +119,22 @@ def markdown(res: Results, options: BenchOptions) -> str:
     out += [f"![latency distribution]({options.out_png.name})", ""]
     out += _heap_section(res)
     out += _footprint_section(res)
+    out += soak_section(soak_report())
     out += gateway_section(gateway_report())
     return "\n".join(out) + "\n"
+
+
+def soak_section(path: Path) -> list[str]:
+    """The soak's outcome (issue 9: requests, failures, live heap), taken from the report the last
+    `make soak` wrote: that file stays their one source."""
+    out = ["## Soak (MCP over HTTP, WebSocket and serial at once)", ""]
+    if not path.exists():
+        return [*out, f"No `make soak` report at `{path.name}` yet: run it, then this again.", ""]
+    lines = path.read_text().splitlines()
+    run = [line for line in lines if line.startswith("`make soak`")]
+    summary = [line for line in lines if line.startswith("- **")]
+    where = f"From `docs/{path.name}` (per-client counts and the heap over time are there): "
+    return [*out, where + " ".join(run), "", *summary, ""]
 
 
 def gateway_section(path: Path) -> list[str]:

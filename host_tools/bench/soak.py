@@ -43,6 +43,11 @@ TIMEOUT_S = 5  # a request unanswered this long has failed
 WARM_UP = 12  # requests each client makes before the soak (every kind at least twice)
 
 
+def default_out() -> Path:
+    """Where `make soak` writes its report (docs/BENCHMARKS.md quotes its summary)."""
+    return repo_root() / "docs" / "SOAK.md"
+
+
 @dataclass(frozen=True)
 class SoakOptions:
     """What to run and where to write it."""
@@ -50,7 +55,7 @@ class SoakOptions:
     board: str = "esp32"
     requests: int = 20000
     window: int = 1000
-    out_md: Path | None = field(default_factory=lambda: repo_root() / "docs" / "SOAK.md")
+    out_md: Path | None = field(default_factory=default_out)
     workdir: Path = field(default_factory=lambda: repo_root() / "build" / "soak")
     command: str = "make soak"
 
@@ -365,7 +370,7 @@ def report(result: SoakResult) -> str:
         "Written by host_tools/bench/soak.py.",
         "",
         f"- **Result: {'passed' if result.passed else 'FAILED'}** — {result.done:,} answered, "
-        f"{len(result.failures)} failed, in {result.wall_s:.1f} s "
+        f"{len(result.failures):,} failed, in {result.wall_s:.1f} s "
         f"({result.done / max(result.wall_s, 1e-9):,.0f} req/s).",
         f"- **Live heap** (after a collection): {result.idle:,} B once the clients had warmed up; "
         f"its median moved {result.growth:+,} B from the first quarter of the run to the last "

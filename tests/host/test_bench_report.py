@@ -1,9 +1,11 @@
-"""docs/BENCHMARKS.md takes the fleet gateway's figures from the last `boardmcp bench --gateway` report."""
+"""docs/BENCHMARKS.md takes the fleet gateway's figures from the last `boardmcp bench --gateway` report, and
+the soak's from the last `make soak` report."""
 
 from pathlib import Path
 
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION, default_out
-from host_tools.bench.report import gateway_section
+from host_tools.bench.report import gateway_section, soak_section
+from host_tools.bench.soak import default_out as soak_out
 
 
 def test_the_gateway_figures_come_from_the_gateway_report(tmp_path: Path) -> None:
@@ -26,3 +28,23 @@ def test_the_committed_gateway_report_has_the_sections() -> None:
 
 def test_without_a_gateway_report_the_section_says_so(tmp_path: Path) -> None:
     assert "No `boardmcp bench --gateway` report" in "\n".join(gateway_section(tmp_path / "GATEWAY-BENCH.md"))
+
+
+def test_the_soak_summary_comes_from_the_soak_report(tmp_path: Path) -> None:
+    report = tmp_path / "SOAK.md"
+    report.write_text(
+        "# Soak\n\n`make soak` (2026-01-01): 20,000 mixed requests.\n\n- **Result: passed** — 20,000 answered\n"
+        "- **Live heap** (after a collection): 1 B\n\n| client | requests |\n| HTTP | 7 |\n"
+    )
+    text = "\n".join(soak_section(report))
+    assert "`make soak` (2026-01-01)" in text and "- **Result: passed**" in text and "- **Live heap**" in text
+    assert "| HTTP | 7 |" not in text and "SOAK.md" in text
+
+
+def test_the_committed_soak_report_has_its_summary() -> None:
+    text = "\n".join(soak_section(soak_out()))
+    assert "- **Result:" in text and "- **Live heap**" in text
+
+
+def test_without_a_soak_report_the_section_says_so(tmp_path: Path) -> None:
+    assert "No `make soak` report" in "\n".join(soak_section(tmp_path / "SOAK.md"))
