@@ -1,12 +1,14 @@
 """Boot sequence: configuration and profile -> Wi-Fi -> MCP server -> transports.
 
-app.main() runs start() once and then unloads this module (and `config`): none of it is needed
-to serve, so its code does not stay in the heap the requests need.
+app.main() runs start() once and then unloads this module: none of it is needed to serve, so its
+code does not stay in the heap the requests need.
 
     http, ip, serial, mqtt, wifi, watchdog_ms = boot.start()
 """
 
 import gc
+
+from micropython import const
 
 from . import NAME, VERSION, config, net, ratelimit
 from .auth import Guard
@@ -15,7 +17,7 @@ from .server import Server
 from .transport.http import HTTPServer
 
 CATALOG = "catalog"  # the folder, on the board's filesystem, the tool definitions are written to
-WATCHDOG_MS = 30000  # config.json "watchdog_ms"; a loop stuck this long resets the board
+WATCHDOG_MS = const(30000)  # config.json "watchdog_ms"; a loop stuck this long resets the board
 
 
 def build_server(profile):

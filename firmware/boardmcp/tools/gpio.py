@@ -51,7 +51,7 @@ def _pin(usable, args, write):
 def register(reg, profile):
     """Add the led tool when the profile declares an LED, and the gpio_* tools."""
     # What the handlers need is worked out at boot and kept by the registry: a later load reads
-    # no profile, and calls no denied() (each call's frame is heap-allocated: ~9 KB of churn on
+    # no profile, and calls no denied() (each call's frame is heap-allocated: ~10 KB of churn on
     # every load, when the heap is shortest).
     setup = reg.derived.get("gpio")
     if setup is None:
