@@ -207,7 +207,7 @@ class Registry:
         self.templates = Catalog(folder + "/templates", "uriTemplate")
         self.prompts = Catalog(folder + "/prompts", "name")
         self.changing = set()  # "tools", "prompts", "resources": lists that change at run time
-        self.profile = profile  # what each register() is given; None: board.json, read at each load
+        self.profile = profile  # what register() gets; None: board.json, read (config.Lazy) if a load needs it
         self._owner = None  # the module whose register() is running
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
