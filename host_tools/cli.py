@@ -476,7 +476,7 @@ def _test(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "pytest", str(repo_root() / "tests" / "conformance"), "-p", "no:cacheprovider"]
     argv += ["--conformance-report", "--tb=short", "--target", args.target]
     argv += ["--board", args.board] if args.board else []
-    argv += ["--token", args.token] if args.token else []
+    argv += [f"--token={args.token}"] if args.token else []
     argv += ["--destructive"] if args.destructive else []
     argv += ["--junitxml", str(args.junit)] if args.junit else []
     _progress(f"checking {args.target} (each dot is one check; the report follows)")

@@ -150,8 +150,10 @@ class FastMCPServer:
         """Start uvicorn and wait until it answers (the wait is its boot-to-serving time)."""
         argv = [sys.executable, "-m", "host_tools.bench.fastmcp_server", "--port", str(self.port)]
         with self.log.open("wb") as log:
+            # "--token=…" in one word: a urlsafe token may begin with "-", which argparse would
+            # take for an option (CI once saw the server exit with status 2 for that).
             self.proc = subprocess.Popen(
-                [*argv, "--token", self.token], stdout=log, stderr=log, stdin=subprocess.DEVNULL
+                [*argv, f"--token={self.token}"], stdout=log, stderr=log, stdin=subprocess.DEVNULL
             )
         self.boot_s = wait_serving(self.endpoint, self.proc, timeout=60)
 

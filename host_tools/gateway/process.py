@@ -51,7 +51,7 @@ class GatewayProcess:
         """Start the gateway; return once its HTTP port accepts connections."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "host_tools", "gateway", "--broker", f"127.0.0.1:{self.broker_port}"]
-        argv += ["--port", str(self.port)] + (["--token", self.token] if self.token else [])
+        argv += ["--port", str(self.port)] + ([f"--token={self.token}"] if self.token else [])
         argv += ["--expose", self.expose] if self.expose else []
         argv += self.broker_options
         with (self.workdir / "gateway.log").open("ab") as log:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from host_tools.bench.targets import FastMCPServer
 from host_tools.cli import main
 
 
@@ -19,3 +20,11 @@ def test_bench_smoke_writes_the_report_and_chart(tmp_path: Path) -> None:
     assert not [r for r in measured if "n/a" in r]
     assert "FastMCP memory" in text and "Instructions per `tools/call`:** not measured" in text
     assert (tmp_path / "benchmarks-latency.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_comparison_server_takes_a_token_that_begins_with_a_dash(tmp_path: Path) -> None:
+    # secrets.token_urlsafe begins with "-" once in 64 runs; argparse must not read it as an option.
+    server = FastMCPServer(tmp_path / "fastmcp.log")
+    server.token = "-" + server.token
+    with server:  # returns once the server answers server/discover sent with this token
+        assert server.proc is not None and server.proc.poll() is None

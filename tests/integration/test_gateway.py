@@ -25,7 +25,8 @@ from host_tools.official_suite import OfficialSuiteError, Runner, ScenarioRun, l
 from host_tools.profiles import load_profile
 
 MODES = {"auto": "2026-07-28", "legacy": "2025-11-25"}
-TOKEN = "gateway-test-token"
+# Begins with "-", as a generated urlsafe token may: it must reach the gateway as a value, not an option.
+TOKEN = "-gateway-test-token"
 WAIT_S = 60.0  # generous: 2 shared cores
 
 
