@@ -1,10 +1,10 @@
 # boardmcp.hw.gpio, hw.adc and hw.i2c on the MicroPython VM against the simulated esp32s3 of the
-# test bench (tests/firmware/test_on_vm.py BENCH), and tools.gpio's pin policy on the esp32
+# test bench (tests/firmware/test_on_vm.py BENCH), and tools/defs/gpio's pin policy on the esp32
 # profile staged as board.json.
 import json
 
 from boardmcp.hw import CRCError, adc, gpio, i2c
-from boardmcp.tools.gpio import denied
+from boardmcp.tools.defs.gpio import denied
 from machine import Pin
 
 

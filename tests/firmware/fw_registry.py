@@ -11,6 +11,7 @@ from boardmcp.registry import Registry, is_coroutine, text
 
 PROFILE = {"name": "bench", "chip": "esp32s3"}
 SYSTEM = "boardmcp.tools.system"
+SYSTEM_DEFS = "boardmcp.tools.defs.system"
 OBJ = {"type": "object"}
 
 
@@ -46,6 +47,18 @@ async def test_publishing_leaves_the_module_unloaded_and_a_call_loads_it():
     r = await _call(reg, "system_info", {})  # loaded again
     reg.evict()
     assert r["structuredContent"]["chip"] == "esp32s3"
+
+
+async def test_a_call_loads_what_serves_not_the_definitions():
+    reg = _system()
+    assert SYSTEM_DEFS not in sys.modules
+    await _call(reg, "system_info", {})
+    # The published definition (outputSchema and all) came from defs/system.py at boot; serving
+    # loads tools/system.py alone, and validates with the inputSchema it handed over.
+    assert SYSTEM in sys.modules and SYSTEM_DEFS not in sys.modules and "boardmcp.tools.defs" not in sys.modules
+    r = await _call(reg, "system_info", {"surprise": 1})
+    assert r.get("isError") and "surprise" in r["content"][0]["text"], r
+    reg.evict()
 
 
 async def test_evicting_gives_the_module_heap_back():

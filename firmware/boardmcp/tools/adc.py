@@ -1,14 +1,22 @@
-"""`adc_read`: the profile's named analog channels, calibrated, averaged and scaled."""
+"""`adc_read`: the profile's named analog channels, calibrated, averaged and scaled (its
+definition: defs/adc.py)."""
 
 from ..registry import ToolError, structured
-from . import NUM, STR, obj, tool
+
+
+def args_schema(names):
+    """adc_read's inputSchema: one of the profile's channel names."""
+    return {
+        "type": "object",
+        "properties": {"channel": {"type": "string", "enum": names}},
+        "additionalProperties": False,
+        "required": ["channel"],
+    }
 
 
 def register(reg, profile):
-    """Add adc_read when the profile has ADC channels."""
-    specs = profile.get("adc")
-    if not specs:
-        return
+    """Serve adc_read (published when the profile has ADC channels)."""
+    specs = profile["adc"]
     names = [c["name"] for c in specs]
     channels = {}  # name -> hw.adc.Channel, made on first read
 
@@ -35,14 +43,4 @@ def register(reg, profile):
             }
         )
 
-    reg.add_tool(
-        tool(
-            "adc_read",
-            "Read an analog input",
-            "Read a named analog channel (calibrated, averaged, scaled to its unit).",
-            {"channel": {"type": "string", "enum": names}},
-            obj({"channel": STR, "value": NUM, "unit": STR, "pin_volts": NUM}),
-            required=["channel"],
-        ),
-        read,
-    )
+    reg.add_tool({"name": "adc_read", "inputSchema": args_schema(names)}, read)

@@ -1,11 +1,11 @@
-"""`i2c_scan`: which addresses answer on the profile's I2C buses, next to the sensors declared there.
-Also `explain`, the message a model gets when an I2C or 1-Wire part fails."""
+"""`i2c_scan`: which addresses answer on the profile's I2C buses, next to the sensors declared there
+(its definition: defs/i2c.py). Also `explain`, the message a model gets when an I2C or 1-Wire
+part fails."""
 
 from micropython import const
 
 from ..hw import CRCError, DeviceError
 from ..registry import ToolError, structured
-from . import INT, STR, obj, tool
 
 _ENODEV = const(19)
 _ETIMEDOUT = const(116)
@@ -31,11 +31,14 @@ def explain(e, what, where):
     return "%s at %s failed: OSError %s" % (what, where, code)
 
 
+def args_schema(ids):
+    """i2c_scan's inputSchema: one of the profile's bus ids (the first when left out)."""
+    return {"type": "object", "properties": {"bus": {"type": "integer", "enum": ids}}, "additionalProperties": False}
+
+
 def register(reg, profile):
-    """Add i2c_scan when the profile has I2C buses."""
-    buses = profile.get("i2c")
-    if not buses:
-        return
+    """Serve i2c_scan (published when the profile has I2C buses)."""
+    buses = profile["i2c"]
     ids = [b["id"] for b in buses]
 
     def scan(args, ctx):
@@ -55,15 +58,4 @@ def register(reg, profile):
         missing = [name for a, name in declared.items() if a not in found]
         return structured({"bus": bus_id, "devices": devices, "missing": missing})
 
-    device = {"type": "object", "properties": {"address": INT, "hex": STR, "sensor": {"type": ["string", "null"]}}}
-    listing = {"type": "array", "items": device}
-    reg.add_tool(
-        tool(
-            "i2c_scan",
-            "Scan an I2C bus",
-            "List the addresses answering on an I2C bus, and declared sensors that do not.",
-            {"bus": {"type": "integer", "enum": ids}},
-            obj({"bus": INT, "devices": listing, "missing": {"type": "array", "items": STR}}),
-        ),
-        scan,
-    )
+    reg.add_tool({"name": "i2c_scan", "inputSchema": args_schema(ids)}, scan)

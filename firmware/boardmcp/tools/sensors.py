@@ -1,6 +1,6 @@
 """Sensor tools and resources: for each sensor the profile declares, a `read_<name>` tool and a
-`sensor://<name>` resource (JSON, subscribable). `watch()` polls the subscribed ones (the
-registry starts it at the first subscription).
+`sensor://<name>` resource (JSON, subscribable; their definitions: defs/sensors.py). `watch()`
+polls the subscribed ones (the registry starts it at the first subscription).
 
 Only the drivers of declared sensors are imported; each part is opened (chip id checked) on
 first use and reopened after a failure, so a sensor plugged in later starts working.
@@ -13,7 +13,6 @@ from micropython import const
 
 from ..hw import CRCError, DeviceError
 from ..registry import ToolError, structured
-from . import obj, tool
 from .i2c import explain
 
 POLL_MS = const(5000)
@@ -75,22 +74,19 @@ class _Sensor:
         return False
 
 
+NO_ARGS = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
 def register(reg, profile):
-    """Add a tool and a resource per declared sensor (the ones watch() polls from now on)."""
+    """Serve a tool and a resource per declared sensor (the ones watch() polls from now on)."""
     _sensors.clear()
     for spec in profile.get("sensors", ()):
         s = _Sensor(spec, profile)
         _sensors.append(s)
-        _add(reg, s, spec.get("title") or spec["type"])
+        _serve(reg, s)
 
 
-def _add(reg, s, title):
-    props = {}
-    units = []
-    for key, unit, _ in s.driver.FIELDS:
-        props[key] = {"type": "number", "description": unit}
-        units.append("%s (%s)" % (key, unit))
-
+def _serve(reg, s):
     def tool_handler(args, ctx):
         try:
             return structured(s.read())
@@ -100,12 +96,8 @@ def _add(reg, s, title):
     def resource(uri):
         return json.dumps(s.read())
 
-    desc = ", ".join(units)  # one string for the tool and the resource
-    reg.add_tool(tool("read_" + s.name, title, desc, {}, obj(props)), tool_handler)
-    reg.add_resource(
-        {"uri": s.uri, "name": s.name, "title": title, "description": desc, "mimeType": "application/json"},
-        resource,
-    )
+    reg.add_tool({"name": "read_" + s.name, "inputSchema": NO_ARGS}, tool_handler)
+    reg.add_resource({"uri": s.uri, "mimeType": "application/json"}, resource)
 
 
 async def watch(server):
