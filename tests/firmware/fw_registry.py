@@ -152,7 +152,7 @@ async def test_a_reload_leaves_the_hardware_as_a_client_set_it():
 
 
 async def test_a_module_loaded_again_reads_no_profile():
-    # Without a profile given, register() reads board.json: at boot. Loaded again, system and
+    # Without a profile given, define() reads board.json at boot. Loaded again, system and
     # gpio take what they need from reg.derived, so a board.json gone missing goes unnoticed.
     import os
 
