@@ -14,8 +14,12 @@ Two eras share one set of handlers:
     if is_coroutine(result):                                        # a handler that waits
         result = await result                                       # None: cancelled
     srv.accept(msg, is_response, modern, session, headers)          # notifications, responses
+
+Every transport takes a turn (`turn()`) for each request before it allocates for it: on a tight
+heap requests are then served one at a time.
 """
 
+import asyncio
 import binascii
 import os
 import time
@@ -45,6 +49,10 @@ _K_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 # How long clients may cache list results: the offering is fixed until the board reboots
 # (or announces a change to listeners).
 LIST_TTL_MS = const(60000)
+# A request normally holds its turn for well under this; one still holding it after this long is
+# waiting on a client slow to take its response, and no longer holds the others back.
+TURN_MAX_MS = const(1000)
+_MAX_TICKET = const(0x3FFFFFFF)  # tickets stay small ints (no heap)
 
 
 def is_modern(version_header):
@@ -114,6 +122,11 @@ class Server:
         self.listeners = []  # [Context, honoured notifications, subscribed uris] (2026-07-28)
         self._result_meta = {_K_SERVER_INFO: {"name": NAME, "version": VERSION}}
         self.caps = None  # ServerCapabilities, once a client has asked (lifecycle.py)
+        self.one_at_a_time = False  # set on a tight heap: see turn()
+        self._held = 0  # the ticket holding the turn, 0 when none does
+        self._ticket = 0
+        self._since = 0
+        self._turned = asyncio.Event()
 
     is_modern = staticmethod(is_modern)
 
@@ -164,6 +177,56 @@ class Server:
             return False
         session.end()
         return True
+
+    # -- turns (a tight heap) -----------------------------------------------------------------
+
+    def turn(self):
+        """A turn to serve one request, taken before it allocates anything (its buffer, its parsed
+        message): a ticket to hand back with done(), or 0 while another request holds the turn:
+
+            ticket = server.turn() or await server.wait_turn()
+            ...                   # read, parse, handle, send the response
+            server.done(ticket)   # and before any wait on the client (see below)
+
+        Only a board set to serve `one_at_a_time` (a tight heap, see app.py) makes a request wait
+        for it: there, requests' allocations never overlap, so a request finds the heap the others
+        left rather than one they are still holding. A request gives its turn back before it waits
+        on its client (more of a request that came in pieces, a handler that waits, a stream
+        that stays open); a turn held longer than TURN_MAX_MS (a client slow to take its response)
+        stops holding the others back. Elsewhere every request gets a turn at once (-1)."""
+        if not self.one_at_a_time:
+            return -1
+        now = time.ticks_ms()
+        if self._held and time.ticks_diff(now, self._since) < TURN_MAX_MS:
+            return 0
+        self._ticket = ticket = self._ticket % _MAX_TICKET + 1
+        self._held = ticket
+        self._since = now
+        return ticket
+
+    async def wait_turn(self):
+        """Wait for a turn that turn() did not give at once; returns its ticket."""
+        while True:
+            await self._turned.wait()
+            ticket = self.turn()
+            if ticket:
+                return ticket
+
+    def done(self, ticket):
+        """Hand a turn back (0, -1 and a turn that outlasted TURN_MAX_MS are ignored)."""
+        if ticket > 0 and ticket == self._held:
+            self._held = 0
+            self._wake_waiting()
+
+    def overdue(self, now):
+        """Called every so often (by the HTTP server's reaper): wake the requests waiting for a
+        turn held longer than TURN_MAX_MS, so that one of them takes it over."""
+        if self._held and time.ticks_diff(now, self._since) >= TURN_MAX_MS:
+            self._wake_waiting()
+
+    def _wake_waiting(self):
+        self._turned.set()
+        self._turned.clear()
 
     # -- messages in ------------------------------------------------------------------------
 

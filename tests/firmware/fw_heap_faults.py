@@ -29,10 +29,16 @@ async def _big_list(args, ctx):
     return {"content": [{"type": "text", "text": "item %d" % i} for i in range(jsonrpc.STREAM_ITEMS * 4)]}
 
 
+async def _nap(args, ctx):
+    await ctx.sleep(args.get("ms", 200))
+    return structured({"slept": True})
+
+
 def _server():
     reg = Registry()
     reg.add_tool({"name": "echo", "description": "echo", "inputSchema": ANY}, lambda args, ctx: structured(args))
     reg.add_tool({"name": "big", "description": "a long result", "inputSchema": ANY}, _big_list)
+    reg.add_tool({"name": "nap", "description": "waits", "inputSchema": ANY}, _nap)
     return Server(reg, "test")
 
 
@@ -63,7 +69,7 @@ async def test_a_message_the_heap_cannot_take_gets_the_retry_error_and_the_reade
     create = asyncio.create_task
     asyncio.create_task = _no_heap
     try:
-        error = conn.receive(_request(1, "echo"), 0, len(_request(1, "echo")))
+        error = conn.receive(_request(1, "echo"), 0, len(_request(1, "echo")), -1)
     finally:
         asyncio.create_task = create
     reply = json.loads(error)
@@ -71,7 +77,7 @@ async def test_a_message_the_heap_cannot_take_gets_the_retry_error_and_the_reade
     assert "retry" in reply["error"]["message"]
     assert conn.inflight == 0
     message = _request(2, "echo")
-    assert conn.receive(message, 0, len(message)) is None
+    assert conn.receive(message, 0, len(message), -1) is None
     for _ in range(20):
         await asyncio.sleep_ms(0)
     assert [m["id"] for m in conn.sent] == [2], conn.sent
@@ -90,7 +96,7 @@ async def test_a_request_task_ends_cleanly_when_even_its_error_reply_has_no_room
     conn = _Line(server)
     conn.broken = True
     conn.inflight = 1  # as receive() counts the task it starts
-    task = asyncio.create_task(conn._serve(json.loads(_request(3, "starved"))))
+    task = asyncio.create_task(conn._serve(json.loads(_request(3, "starved")), -1))
     await task  # raises if the task ended by an exception
     assert conn.inflight == 0 and conn.sent == []
     conn.close()
@@ -135,14 +141,17 @@ async def test_the_console_reads_on_when_the_heap_has_no_room_to_wait_for_input(
     conn.close()
 
 
-async def _post(port, body):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (
+def _head(name, body):
+    return (
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: %s\r\n"
-        "Mcp-Method: tools/call\r\nMcp-Name: big\r\nContent-Length: %d\r\n\r\n" % (V, len(body))
-    )
-    writer.write(head.encode() + body)
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: %s\r\nConnection: close\r\n"
+        "Mcp-Method: tools/call\r\nMcp-Name: %s\r\nContent-Length: %d\r\n\r\n" % (V, name, len(body))
+    ).encode()
+
+
+async def _post(port, body, name="big"):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(_head(name, body) + body)
     await writer.drain()
     got = b""
     try:
@@ -155,6 +164,17 @@ async def _post(port, body):
         got += b"<still open>"
     writer.close()
     return got
+
+
+async def _listen(server):
+    for port in range(47401, 47500):
+        http = HTTPServer(server, Guard(None), "127.0.0.1", port)
+        try:
+            await http.start()
+            return http
+        except OSError:
+            pass
+    raise AssertionError("no free port")
 
 
 async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing_after_it():
@@ -172,15 +192,7 @@ async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing
     jsonrpc.dump_pieces = pieces
     http = None
     try:
-        server = _server()
-        for port in range(47401, 47500):
-            http = HTTPServer(server, Guard(None), "127.0.0.1", port)
-            try:
-                await http.start()
-                break
-            except OSError:
-                http = None
-        assert http is not None
+        http = await _listen(_server())
         got = await _post(http.port, _request(4, "big"))
     finally:
         jsonrpc.dump_pieces = real
@@ -210,3 +222,68 @@ async def test_a_module_that_fails_to_load_leaves_no_heap_behind():
     left = gc.mem_alloc() - before
     assert "boardmcp.zz_fails" not in sys.modules
     assert left < 1024, left  # the module's buffer alone is 3 KB
+
+
+async def test_one_at_a_time_an_http_request_holds_its_turn_only_while_it_is_served():
+    # On a tight heap requests take turns (Server.turn), but a request whose client is slow to
+    # send the rest of it, or whose handler waits, holds none: the others are served meanwhile.
+    server = _server()
+    server.one_at_a_time = True
+    http = await _listen(server)
+    try:
+        body = _request(7, "echo")
+        reader, slow = await asyncio.open_connection("127.0.0.1", http.port)
+        request = _head("echo", body) + body
+        slow.write(request[:40])  # the request line and part of a header
+        await slow.drain()
+        await asyncio.sleep_ms(50)
+        ticket = server.turn()
+        assert ticket > 0  # free while the slow request waits for its bytes
+        server.done(ticket)
+        got = await _post(http.port, _request(8, "echo"), "echo")
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 8' in got, got
+        slow.write(request[40:])
+        await slow.drain()
+        answer = await asyncio.wait_for_ms(reader.read(2048), 3000)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 7' in answer, answer
+        slow.close()
+
+        napping = asyncio.create_task(_post(http.port, _request(9, "nap"), "nap"))
+        await asyncio.sleep_ms(50)
+        ticket = server.turn()
+        assert ticket > 0  # the handler is waiting: it gave its turn back
+        server.done(ticket)
+        got = await napping
+        assert b'"slept": true' in got, got
+        await asyncio.sleep_ms(10)
+        ticket = server.turn()
+        assert ticket > 0  # and every request handed its turn back
+        server.done(ticket)
+    finally:
+        http.close()
+
+
+async def test_one_at_a_time_a_stream_request_holds_its_turn_until_its_answer_is_out():
+    server = _server()
+    server.one_at_a_time = True
+    conn = _Line(server)
+    message = _request(10, "echo")
+    assert conn.receive(message, 0, len(message), server.turn()) is None
+    assert server.turn() == 0  # the request's task has it: a second request waits
+    for _ in range(20):
+        await asyncio.sleep_ms(0)
+    assert [m["id"] for m in conn.sent] == [10], conn.sent
+    ticket = server.turn()
+    assert ticket > 0
+    server.done(ticket)
+    note = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}'
+    assert conn.receive(note, 0, len(note), server.turn()) is None
+    ticket = server.turn()
+    assert ticket > 0  # a notification gives it back at once
+    server.done(ticket)
+    bad = b"{not json"
+    assert conn.receive(bad, 0, len(bad), server.turn()) is not None
+    ticket = server.turn()
+    assert ticket > 0  # and so does a message answered with an error
+    server.done(ticket)
+    conn.close()

@@ -1,10 +1,11 @@
 # MCP server tests (both eras), on the MicroPython VM, with a registry of plain tools.
 import asyncio
 import json
+import time
 
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, ToolError, is_coroutine, structured
-from boardmcp.server import Server, decode_header_value, is_modern
+from boardmcp.server import TURN_MAX_MS, Server, decode_header_value, is_modern
 
 V = "2026-07-28"
 K_VERSION = "io.modelcontextprotocol/protocolVersion"
@@ -195,3 +196,77 @@ def test_modern_notifications_need_a_served_version():
     resp = {"jsonrpc": "2.0", "id": 1, "result": {}}
     assert _error(lambda: srv.accept(resp, True, True, None, {b"mcp-protocol-version": V})).code == -32600
     srv.accept(resp, True, False)
+
+
+async def _settle():
+    for _ in range(5):
+        await asyncio.sleep_ms(0)
+
+
+async def test_a_roomy_board_gives_every_request_a_turn_at_once():
+    srv = _server()
+    tickets = [srv.turn() for _ in range(5)]
+    assert tickets == [-1] * 5, tickets
+    srv.done(-1)
+    assert srv.turn() == -1
+
+
+async def test_one_at_a_time_a_request_waits_until_the_turn_is_handed_back():
+    srv = _server()
+    srv.one_at_a_time = True
+    first = srv.turn()
+    assert first > 0
+    assert srv.turn() == 0  # held: the next request must wait
+    got = []
+
+    async def waiting(name):
+        got.append((name, await srv.wait_turn()))
+
+    tasks = [asyncio.create_task(waiting("a")), asyncio.create_task(waiting("b"))]
+    await _settle()
+    assert got == []
+    srv.done(first + 1)  # a ticket that does not hold the turn changes nothing
+    srv.done(0)
+    srv.done(-1)
+    await _settle()
+    assert got == []
+    srv.done(first)
+    await _settle()
+    assert len(got) == 1 and got[0][1] not in (0, first), got  # one waiter took it, the other waits on
+    srv.done(first)  # handed back twice: ignored, the new holder keeps it
+    assert srv.turn() == 0
+    srv.done(got[0][1])
+    await _settle()
+    assert len(got) == 2 and got[1][0] != got[0][0], got
+    srv.done(got[1][1])
+    assert srv.turn() > 0
+    for task in tasks:
+        await task
+
+
+async def test_a_turn_held_too_long_stops_holding_the_others_back():
+    # A client slow to take its response keeps its request's turn: past TURN_MAX_MS the next
+    # request takes it over (overdue() is called by the HTTP server's reaper), and the slow
+    # request's late done() does not end the new holder's turn.
+    srv = _server()
+    srv.one_at_a_time = True
+    slow = srv.turn()
+    got = []
+
+    async def waiting():
+        got.append(await srv.wait_turn())
+
+    task = asyncio.create_task(waiting())
+    await _settle()
+    srv.overdue(time.ticks_ms())
+    await _settle()
+    assert got == []  # not overdue yet
+    await asyncio.sleep_ms(TURN_MAX_MS + 20)
+    srv.overdue(time.ticks_ms())
+    await _settle()
+    assert len(got) == 1 and got[0] > 0, got
+    srv.done(slow)
+    assert srv.turn() == 0
+    srv.done(got[0])
+    assert srv.turn() > 0
+    await task

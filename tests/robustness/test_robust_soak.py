@@ -3,8 +3,6 @@ and serial, every answer checked, the live heap flat. The full 20,000 is `make s
 
 from pathlib import Path
 
-import pytest
-
 from host_tools.bench.soak import SoakOptions, run_soak, with_requests
 
 
@@ -17,15 +15,6 @@ def _soak(board: str, tmp_path: Path) -> None:
     assert "**Result: passed**" in (tmp_path / "SOAK.md").read_text()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: esp32 (110,592 B heap) runs out of heap under five concurrent clients (-32603 "
-    "'Out of memory', mostly while a tools module loads with 2-4 other requests in flight; allocations of "
-    "24-368 B fail, so the heap is full, not only fragmented; a few 503s, and about one serial request per "
-    "4,000 unanswered): 199 of 20,000 requests failed in docs/SOAK.md, with 13-15 KB free between requests "
-    "(752 before the tools' definitions moved to tools/defs/, 6,117 before the HTTP buffer went back at "
-    "parse time, boot.py was unloaded and tight boards collected early). The live heap stayed flat (-96 B)",
-)
 def test_soak_at_the_esp32_heap(tmp_path: Path) -> None:
     _soak("esp32", tmp_path)
 

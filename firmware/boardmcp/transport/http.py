@@ -379,7 +379,9 @@ class HTTPServer:
         while True:
             await asyncio.sleep_ms(REAP_MS)
             try:
-                self._reap_once(time.ticks_ms())
+                now = time.ticks_ms()
+                self.server.overdue(now)
+                self._reap_once(now)
             except MemoryError:
                 gc.collect()
 
@@ -445,8 +447,11 @@ class HTTPServer:
                     filled = await self._one_request(conn, filled)
                 except _Reject as r:
                     await conn.send(r.status, _problem(r.reason), b"Connection: close\r\n")
+                    self._pass(conn)
                     await conn.discard()
                     break
+                finally:
+                    self._pass(conn)
         except MemoryError:
             # No room for this connection's buffer or its request: refused as the accept loop
             # refuses (the 503, then the reaper drains and closes it); the others go on, and
@@ -472,14 +477,18 @@ class HTTPServer:
         # connection's would keep the last request's buffer alive.
         conn.expire(self.request_timeout_ms if filled else self.idle_timeout_ms)
         buf = conn.buf
+        server = self.server
         if buf is None:
-            # Idle connections hold no buffer: it is taken once the request's first bytes are in.
+            # Idle connections hold no buffer: it is taken once the request's first bytes are in,
+            # with the request's turn (see Server.turn).
             await conn.reader.readinto(_NOTHING)
+            conn.turn = server.turn() or await server.wait_turn()
             buf = self._lend(conn)
-        elif filled:
+        else:
             # A pipelined request: the other connections get their turn first (a response the
             # socket took at once did not yield).
             await asyncio.sleep_ms(0)
+            conn.turn = server.turn() or await server.wait_turn()
         mv = conn.mv
         head_end = buf.find(b"\r\n\r\n", 0, filled) if filled else -1
         first = filled == 0
@@ -493,7 +502,7 @@ class HTTPServer:
             part = mv[filled:]
             n = conn.sock.readinto(part)
             if n is None:  # nothing yet
-                n = await conn.reader.readinto(part)
+                n = await self._more(conn, part)
             if not n:
                 if filled:
                     raise _Closed()
@@ -513,7 +522,7 @@ class HTTPServer:
                 part = mv[filled:]
                 n = conn.sock.readinto(part)  # the body usually came with the head
                 if n is None:
-                    n = await conn.reader.readinto(part)
+                    n = await self._more(conn, part)
                 if not n:
                     raise _Closed()
                 filled += n
@@ -525,7 +534,7 @@ class HTTPServer:
             big[:have] = mv[body_start:filled]  # end > len(buf) >= filled: all of it is body
             bmv = memoryview(big)
             while have < length:
-                n = await conn.reader.readinto(bmv[have:])
+                n = await self._more(conn, bmv[have:])
                 if not n:
                     raise _Closed()
                 have += n
@@ -549,6 +558,20 @@ class HTTPServer:
             self._release(conn)
         return rest
 
+    async def _more(self, conn, part):
+        # More of a request that came in pieces, read without the request's turn (a client slow
+        # to send must not hold back the others), which is taken again once the bytes are in.
+        self._pass(conn)
+        n = await conn.reader.readinto(part)
+        conn.turn = self.server.turn() or await self.server.wait_turn()
+        return n
+
+    def _pass(self, conn):
+        # Give the request's turn back: it is done, or it waits on its client from here on.
+        if conn.turn:
+            self.server.done(conn.turn)
+            conn.turn = 0
+
     def _route(self, conn, method, target, headers, body, keep):
         # The coroutine that answers one parsed request (it returns False when the connection
         # must close after it): chosen here without one of its own.
@@ -558,6 +581,7 @@ class HTTPServer:
             extra += b"Retry-After: %d\r\n" % wait
             return _sent(conn, keep, 429, _problem("Too many requests; slow down"), extra)
         if target == "/ws" or target.startswith("/ws?"):
+            self._pass(conn)  # a WebSocket takes a turn for each of its requests
             gc.collect()  # so the module loads into low holes, not across the largest free block
             upgrade = self.server.registry.cold("transport.ws.upgrade")  # first WebSocket client
             return upgrade(self, conn, method, headers)
@@ -629,6 +653,7 @@ class HTTPServer:
                 return keep
             result = server.handle(msg, modern, session, reply, headers if modern else None)
             if is_coroutine(result):  # a handler that waits
+                self._pass(conn)
                 result = await result
             if result is None:
                 return reply.abandon() and keep  # cancelled: nothing more is sent for it
@@ -705,6 +730,7 @@ class HTTPServer:
             await conn.send(503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
             return keep
         reply = _Reply(conn, b"Connection: close\r\n")
+        self._pass(conn)  # the stream stays open
         self._release(conn)  # the stream only writes, and the connection closes after it
         self.streams += 1
         session.stream = reply
@@ -743,6 +769,7 @@ class _Conn:
         self.deadline = None
         self.upgraded = False  # a WebSocket now: no HTTP response may be written on it
         self.pipelined = False  # while a request is served: the buffer holds the next one's start
+        self.turn = 0  # the ticket of the request's turn while it holds one (Server.turn)
         self.timeout_ms = timeout_ms  # for each write to be taken by the client
         _no_delay(stream)
 

@@ -428,7 +428,8 @@ class MQTT:
             return
         self.clients.remove(client)
         self.clients.append(client)  # most recently active last
-        error = client.receive(buf, start, n)
+        server = client.server
+        error = client.receive(buf, start, n, server.turn() or await server.wait_turn())
         if error:
             await client.reply(error)
 
@@ -454,7 +455,8 @@ class MQTT:
             # spec §Initialization, §Capability List Changed, §Client Disconnect: subscribe to the
             # client's RPC (No Local), capability and presence topics before answering.
             await self._subscribe(((client.topic, 0x05), (_CLIENT_CAPABILITY + cid, 1), (_CLIENT_PRESENCE + cid, 1)))
-        error = client.receive(buf, start, end)
+        server = client.server
+        error = client.receive(buf, start, end, server.turn() or await server.wait_turn())
         if error:
             await client.reply(error)
 

@@ -60,7 +60,8 @@ class Console(Connection):
                         if overflow:
                             error = jsonrpc.error(None, INVALID_REQUEST, overflow)
                         elif n:
-                            error = self.receive(line, 0, n)
+                            server = self.server
+                            error = self.receive(line, 0, n, server.turn() or await server.wait_turn())
                         if error:
                             await self.reply(error)
                     except MemoryError:

@@ -4,12 +4,13 @@ each request served as its own task, and the connection as the `out` of every re
 A transport subclasses Connection, implements `write_part(out, n, first, last)` (send the
 first n bytes of the stream `out` as a part of one message, raising OSError once the peer is
 gone; a short message is one part, a long result is sent item by item) and feeds every message
-it receives to `receive(buf, start, end)`, sending back the error that returns, if any:
+it receives to `receive(buf, start, end, ticket)`, sending back the error that returns, if any:
 
     class Line(Connection):
         async def write_part(self, out, n, first, last): ...
     conn = Line(server)
-    error = conn.receive(buf, 0, n)  # for each message read
+    ticket = server.turn() or await server.wait_turn()  # for each message read (Server.turn)
+    error = conn.receive(buf, 0, n, ticket)
     if error:
         await conn.reply(error)
     conn.close()                     # when the peer goes away
@@ -89,10 +90,11 @@ class Connection:
 
     # -- messages in -------------------------------------------------------------------------
 
-    def receive(self, buf, start, end):
-        """Take one message, buf[start:end]: a request starts a task that serves it; anything
-        else is handled now. Returns the error to send back (bytes: the reader awaits
-        `reply(error)` before reading on) or None. Never raises: out of memory on the way, the
+    def receive(self, buf, start, end, ticket):
+        """Take one message, buf[start:end], with the turn taken for it (its ticket, see
+        Server.turn): a request starts a task that serves it, and the turn passes to that task;
+        anything else is handled now, and the turn handed back. Returns the error to send back
+        (bytes: the reader awaits `reply(error)` before reading on) or None. Never raises: out of memory on the way, the
         error is -32603 "retry" (None without room even for that: the client's request times
         out). Not a coroutine, so taking a message allocates no frame the heap may lack."""
         server = self.server
@@ -115,13 +117,16 @@ class Connection:
             rid = msg["id"]
             if self.inflight >= MAX_INFLIGHT:
                 return jsonrpc.error(rid, INTERNAL_ERROR, "At most %d requests at once per connection" % MAX_INFLIGHT)
-            asyncio.create_task(self._serve(msg))  # noqa: RUF006 (the scheduler holds its tasks)
+            asyncio.create_task(self._serve(msg, ticket))  # noqa: RUF006 (the scheduler holds its tasks)
             self.inflight += 1  # counted once the task exists; it runs only after the reader yields
+            ticket = 0  # the task's now
         except MemoryError:
             return self._out_of_memory(rid)
+        finally:
+            server.done(ticket)
         return None
 
-    async def _serve(self, msg):
+    async def _serve(self, msg, ticket):
         # A task must not end by an exception: asyncio keeps the last task that did, with all
         # its frame held (the connection, its buffers), until another does. Out of memory even
         # for the error reply, the client's request times out.
@@ -130,7 +135,9 @@ class Connection:
         try:
             try:
                 result = self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
-                if is_coroutine(result):
+                if is_coroutine(result):  # a handler that waits: without the turn
+                    self.server.done(ticket)
+                    ticket = 0
                     result = await result
                 if result is None:
                     return  # cancelled: nothing is sent for it
@@ -155,6 +162,7 @@ class Connection:
             pass
         finally:
             self.inflight -= 1
+            self.server.done(ticket)
 
     async def _result(self, rid, result):
         # The response, serialised into the shared stream: whole, or item by item (in parts)

@@ -264,7 +264,8 @@ class WebSocket(Connection):
             p = self.pos
             self.pos = p + n
             _unmask(buf, p, p + n, mask)
-            error = self.receive(buf, p, p + n)  # parsed in place, no copy
+            ticket = self.server.turn() or await self.server.wait_turn()
+            error = self.receive(buf, p, p + n, ticket)  # parsed in place, no copy
         else:
             if self.frag is None:
                 # A block of its own: the exact size of a whole message, or MAX_MESSAGE for a
@@ -284,7 +285,8 @@ class WebSocket(Connection):
                 return True
             message = self.frag
             self.frag = None
-            error = self.receive(message, 0, have + n)
+            ticket = self.server.turn() or await self.server.wait_turn()
+            error = self.receive(message, 0, have + n, ticket)
         if error:
             await self.reply(error)
         return True
