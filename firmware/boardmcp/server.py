@@ -216,17 +216,15 @@ class Server:
         """Hand a turn back (0, -1 and a turn that outlasted TURN_MAX_MS are ignored)."""
         if ticket > 0 and ticket == self._held:
             self._held = 0
-            self._wake_waiting()
+            self._turned.set()  # wakes every waiter; the first to run takes the turn
+            self._turned.clear()
 
     def overdue(self, now):
         """Called every so often (by the HTTP server's reaper): wake the requests waiting for a
         turn held longer than TURN_MAX_MS, so that one of them takes it over."""
         if self._held and time.ticks_diff(now, self._since) >= TURN_MAX_MS:
-            self._wake_waiting()
-
-    def _wake_waiting(self):
-        self._turned.set()
-        self._turned.clear()
+            self._turned.set()
+            self._turned.clear()
 
     # -- messages in ------------------------------------------------------------------------
 
