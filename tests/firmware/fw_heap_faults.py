@@ -10,8 +10,9 @@ from boardmcp import jsonrpc
 from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
+from boardmcp.transport import http as http_module
 from boardmcp.transport import stream
-from boardmcp.transport.http import HTTPServer
+from boardmcp.transport.http import BUF_SIZE, HTTPServer
 
 # On top of the chip's heap: this module, compiled from source, and its test client.
 CLIENT_HEAP = 32768
@@ -287,3 +288,46 @@ async def test_one_at_a_time_a_stream_request_holds_its_turn_until_its_answer_is
     assert ticket > 0  # and so does a message answered with an error
     server.done(ticket)
     conn.close()
+
+
+async def test_a_body_the_heap_has_no_block_for_is_answered_as_out_of_memory_and_the_connection_serves_on():
+    # A body longer than the connection's buffer needs one block of its own. Without one (even
+    # after the tools modules are unloaded) it is read and dropped, the request gets -32603
+    # "retry" with a null id (it was never parsed), and the next request on the connection is
+    # served: no 503, no closed connection.
+    real = bytearray
+
+    def short_of_blocks(n=0):
+        if isinstance(n, int) and n > BUF_SIZE:
+            raise MemoryError
+        return real(n)
+
+    http = await _listen(_server())
+    http_module.bytearray = short_of_blocks
+    try:
+        big = json.loads(_request(11, "echo"))
+        big["params"]["arguments"] = {"pad": "x" * (2 * BUF_SIZE)}
+        big = json.dumps(big).encode()
+        small = _request(12, "echo")
+        reader, writer = await asyncio.open_connection("127.0.0.1", http.port)
+        keep = lambda name, body: _head(name, body).replace(b"Connection: close\r\n", b"")  # noqa: E731
+        writer.write(keep("echo", big) + big[:100])
+        await writer.drain()
+        await asyncio.sleep_ms(20)
+        writer.write(big[100:])  # the rest comes later: read (and dropped) as it arrives
+        await writer.drain()
+        got = b""
+        while got.count(b"HTTP/1.1") < 1 or not got.endswith(b"}"):
+            got += await asyncio.wait_for_ms(reader.read(1024), 3000)
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
+        reply = json.loads(got[got.find(b"\r\n\r\n") + 4 :])
+        assert reply["id"] is None and reply["error"]["code"] == jsonrpc.INTERNAL_ERROR, reply
+        assert "retry" in reply["error"]["message"], reply
+        writer.write(keep("echo", small) + small)
+        await writer.drain()
+        got = await asyncio.wait_for_ms(reader.read(1024), 3000)
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 12' in got, got
+        writer.close()
+    finally:
+        del http_module.bytearray
+        http.close()

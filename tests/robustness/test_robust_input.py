@@ -113,17 +113,12 @@ def test_handshake_era_statuses(board: EmulatedBoard) -> None:
     assert (status, reply["error"]["code"]) == (400, INVALID)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8: each ~7.8 KB body needs one contiguous block; after warm-up the emulated esp32s3 heap "
-    "(~35 KB free, largest free block ~7.7 KB, before the emulator's 11 KB word allowance; some runs pass "
-    "since) often has none, so the board answers its documented refusal "
-    "(503 'Too many connections or out of memory; retry shortly', Retry-After) before parsing (measured)",
-)
 def test_huge_json_within_the_body_limit(board: EmulatedBoard) -> None:
     """Bodies just under MAX_BODY that are expensive to parse: a long string, thousands of small
     numbers, thousands of keys. Each gets a JSON-RPC answer (a result, or -32603 when the heap
-    cannot hold the parsed document), never a dropped connection."""
+    has no block for the body or cannot hold the parsed document), never a dropped connection
+    or a refusal. (Once warmed up, the emulated esp32s3's largest free block is under the ~7.8 KB
+    a body this long needs, so all four are -32603 here today.)"""
     pad = MAX_BODY - 400
     bodies = {
         "long string": modern("tools/list", {"pad": "x" * pad}),

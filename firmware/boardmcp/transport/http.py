@@ -53,6 +53,7 @@ _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 _NOTHING = bytearray(0)  # a read into this returns once the socket is readable, taking nothing
 _NO_BODY = (b"", 0, 0)  # a request without a body: nothing of the connection's buffer is held for it
+_NO_ROOM = (None, 0, 0)  # a body the heap had no block for, read and dropped (HTTPServer._big_body)
 
 
 # Reason phrases, after "\n<status> ": one bytes object, where a dict of them cost ~1.5 KB of heap.
@@ -528,17 +529,7 @@ class HTTPServer:
                 filled += n
             body = (buf, body_start, end)
         else:
-            length = end - body_start
-            big = bytearray(length)
-            have = filled - body_start
-            big[:have] = mv[body_start:filled]  # end > len(buf) >= filled: all of it is body
-            bmv = memoryview(big)
-            while have < length:
-                n = await self._more(conn, bmv[have:])
-                if not n:
-                    raise _Closed()
-                have += n
-            body = (big, 0, length)
+            body = await self._big_body(conn, mv[body_start:filled], end - body_start)
             end = filled  # everything buffered belonged to this body
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
@@ -557,6 +548,37 @@ class HTTPServer:
         else:
             self._release(conn)
         return rest
+
+    async def _big_body(self, conn, start, length):
+        # A body longer than the connection's buffer (start: its part already read) in a block of
+        # its own. Without room for one, even after unloading the tools modules, it is read and
+        # dropped: _NO_ROOM, which _post answers as out of memory (as for a body too large to
+        # parse), and the connection serves on.
+        have = len(start)
+        try:
+            big = bytearray(length)
+        except MemoryError:
+            self.server.registry.reclaim()
+            try:
+                big = bytearray(length)
+            except MemoryError:
+                big = None
+        if big is None:
+            scratch = conn.mv
+            while have < length:
+                n = await self._more(conn, scratch[: min(len(scratch), length - have)])
+                if not n:
+                    raise _Closed()
+                have += n
+            return _NO_ROOM
+        big[:have] = start
+        bmv = memoryview(big)
+        while have < length:
+            n = await self._more(conn, bmv[have:])
+            if not n:
+                raise _Closed()
+            have += n
+        return (big, 0, length)
 
     async def _more(self, conn, part):
         # More of a request that came in pieces, read without the request's turn (a client slow
@@ -628,6 +650,8 @@ class HTTPServer:
         opened = None  # the session this request creates (initialize)
         reply = _Reply(conn, extra)
         try:
+            if body is _NO_ROOM:
+                raise MemoryError()  # its body had no room: answered as a body too large to parse
             msg, kind = jsonrpc.decode(body[0], body[1], body[2])
             body = None
             if not conn.pipelined:
