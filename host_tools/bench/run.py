@@ -32,13 +32,41 @@ class Level:
     boots: int
     callgrind: tuple[int, int] | None
     bisect: bool
+    heap_scan: tuple[int, int]  # free heap needed: scans, step (bytes)
 
 
 LEVELS = {
-    "full": Level(count=1000, time_cap=4.0, alloc_window=20, mixed=500, boots=5, callgrind=(5, 45), bisect=True),
-    "quick": Level(count=200, time_cap=1.0, alloc_window=10, mixed=500, boots=3, callgrind=(2, 12), bisect=True),
+    "full": Level(
+        count=1000,
+        time_cap=4.0,
+        alloc_window=20,
+        mixed=500,
+        boots=5,
+        callgrind=(5, 45),
+        bisect=True,
+        heap_scan=(3, 512),
+    ),
+    "quick": Level(
+        count=200,
+        time_cap=1.0,
+        alloc_window=10,
+        mixed=500,
+        boots=3,
+        callgrind=(2, 12),
+        bisect=True,
+        heap_scan=(1, 512),
+    ),
     # Just shows the harness works end to end (the test suite runs it): tiny counts, no bisection.
-    "smoke": Level(count=10, time_cap=1.0, alloc_window=3, mixed=40, boots=1, callgrind=None, bisect=False),
+    "smoke": Level(
+        count=10,
+        time_cap=1.0,
+        alloc_window=3,
+        mixed=40,
+        boots=1,
+        callgrind=None,
+        bisect=False,
+        heap_scan=(1, 4096),
+    ),
 }
 
 
@@ -107,7 +135,9 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
             "board", board.endpoint, level.count, level.time_cap, progress
         )
         modern = measure.workload(board.endpoint, MODERN)
-        res.free_needed = measure.free_heap_needed(board, {k: v[0] for k, v in modern.kinds.items()}, progress)
+        rounds, step = level.heap_scan
+        kinds = {k: v[0] for k, v in modern.kinds.items()}
+        res.free_needed = measure.free_heap_needed(board, kinds, progress, step=step, rounds=rounds)
         res.alloc = measure.allocation_per_request(board, level.alloc_window, progress)
 
     if level.bisect:
