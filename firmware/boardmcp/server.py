@@ -126,7 +126,7 @@ class Server:
         self._held = 0  # the ticket holding the turn, 0 when none does
         self._ticket = 0
         self._since = 0
-        self._turned = asyncio.Event()
+        self._turned = None  # the asyncio.Event waiters sleep on, made when the first must wait
 
     is_modern = staticmethod(is_modern)
 
@@ -206,6 +206,10 @@ class Server:
 
     async def wait_turn(self):
         """Wait for a turn that turn() did not give at once; returns its ticket."""
+        if self._turned is None:
+            # Made on first need: asyncio's Event class loads a module of its own (1.3 KB on the
+            # VM), which a board that never waits for a turn need not hold.
+            self._turned = asyncio.Event()
         while True:
             await self._turned.wait()
             ticket = self.turn()
@@ -216,13 +220,17 @@ class Server:
         """Hand a turn back (0, -1 and a turn that outlasted TURN_MAX_MS are ignored)."""
         if ticket > 0 and ticket == self._held:
             self._held = 0
-            self._turned.set()  # wakes every waiter; the first to run takes the turn
-            self._turned.clear()
+            self._wake()
 
     def overdue(self, now):
         """Called every so often (by the HTTP server's reaper): wake the requests waiting for a
         turn held longer than TURN_MAX_MS, so that one of them takes it over."""
         if self._held and time.ticks_diff(now, self._since) >= TURN_MAX_MS:
+            self._wake()
+
+    def _wake(self):
+        # Wake every waiter; the first to run takes the turn, the others wait again.
+        if self._turned is not None:
             self._turned.set()
             self._turned.clear()
 
