@@ -94,9 +94,10 @@ class Connection:
         """Take one message, buf[start:end], with the turn taken for it (its ticket, see
         Server.turn): a request starts a task that serves it, and the turn passes to that task;
         anything else is handled now, and the turn handed back. Returns the error to send back
-        (bytes: the reader awaits `reply(error)` before reading on) or None. Never raises: out of memory on the way, the
-        error is -32603 "retry" (None without room even for that: the client's request times
-        out). Not a coroutine, so taking a message allocates no frame the heap may lack."""
+        (bytes: the reader awaits `reply(error)` before reading on) or None. Never raises: out
+        of memory on the way, the error is -32603 "retry" (None without room even for that: the
+        client's request times out). Not a coroutine, so taking a message allocates no frame the
+        heap may lack."""
         server = self.server
         rid = None
         try:
