@@ -259,7 +259,8 @@ def _heap_section(res: Results) -> list[str]:
         "the largest N that failed in any scan (three in `make bench`, one with QUICK=1): the peak the request",
         "reaches above idle, fragmentation included. Each try starts with caches dropped and the request served",
         "once without ballast. Not bisected: more free heap can fail where less succeeds, with the free heap",
-        "left in other pieces.",
+        "left in other pieces. The figure depends on how the board's earlier requests left the heap: from one",
+        "run to the next it has moved by up to 10 KB.",
         "",
     ]
     return out
