@@ -428,6 +428,8 @@ class MQTT:
             return
         self.clients.remove(client)
         self.clients.append(client)  # most recently active last
+        # The reader waits for a turn here (a tight heap): a request holding one while it waits
+        # for the PUBACK quota, which only this reader frees, holds it TURN_MAX_MS at most.
         server = client.server
         error = client.receive(buf, start, n, server.turn() or await server.wait_turn())
         if error:
