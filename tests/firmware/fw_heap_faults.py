@@ -7,12 +7,12 @@ import json
 import sys
 
 from boardmcp import jsonrpc
-from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
 from boardmcp.transport import http as http_module
 from boardmcp.transport import stream
-from boardmcp.transport.http import BUF_SIZE, HTTPServer
+from boardmcp.transport.http import BUF_SIZE
+from loopback import listen
 
 # On top of the chip's heap: this module, compiled from source, and its test client.
 CLIENT_HEAP = 32768
@@ -167,17 +167,6 @@ async def _post(port, body, name="big"):
     return got
 
 
-async def _listen(server):
-    for port in range(47401, 47500):
-        http = HTTPServer(server, Guard(None), "127.0.0.1", port)
-        try:
-            await http.start()
-            return http
-        except OSError:
-            pass
-    raise AssertionError("no free port")
-
-
 async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing_after_it():
     # Out of heap after a chunked response has begun: the status line is out, so no error
     # response may follow it. The connection closes without its last chunk, which tells the
@@ -193,7 +182,7 @@ async def test_a_response_cut_short_by_the_heap_ends_the_connection_with_nothing
     jsonrpc.dump_pieces = pieces
     http = None
     try:
-        http = await _listen(_server())
+        http = await listen(_server(), 47401)
         got = await _post(http.port, _request(4, "big"))
     finally:
         jsonrpc.dump_pieces = real
@@ -230,7 +219,7 @@ async def test_one_at_a_time_an_http_request_holds_its_turn_only_while_it_is_ser
     # send the rest of it, or whose handler waits, holds none: the others are served meanwhile.
     server = _server()
     server.one_at_a_time = True
-    http = await _listen(server)
+    http = await listen(server, 47401)
     try:
         body = _request(7, "echo")
         reader, slow = await asyncio.open_connection("127.0.0.1", http.port)
@@ -302,7 +291,7 @@ async def test_a_body_the_heap_has_no_block_for_is_answered_as_out_of_memory_and
             raise MemoryError
         return real(n)
 
-    http = await _listen(_server())
+    http = await listen(_server(), 47401)
     http_module.bytearray = short_of_blocks
     try:
         big = json.loads(_request(11, "echo"))

@@ -7,11 +7,10 @@ import os
 import struct
 import sys
 
-from boardmcp.auth import Guard
 from boardmcp.registry import Registry, structured
 from boardmcp.server import Server
 from boardmcp.transport import buffers, stream
-from boardmcp.transport.http import HTTPServer
+from loopback import listen
 
 # The test client (and this module, compiled from source) share the VM with the server: heap on
 # top of the chip's, so the server still sees its own budget.
@@ -45,18 +44,6 @@ def _server():
     reg.add_tool({"name": "wait", "description": "sleeps", "inputSchema": ANY}, _wait)
     reg.changing.add("tools")
     return Server(reg, "test")
-
-
-async def _start():
-    server = _server()
-    for port in range(47301, 47400):
-        http = HTTPServer(server, Guard(None), "127.0.0.1", port)
-        try:
-            await http.start()
-            return http
-        except OSError:
-            pass
-    raise OSError("no free port")
 
 
 class Client:
@@ -117,7 +104,7 @@ async def _connect(http):
 
 async def _session(fn):
     gc.collect()
-    http = await _start()
+    http = await listen(_server(), 47301)
     c = await _connect(http)
     try:
         await fn(c, http.server)
@@ -218,7 +205,7 @@ async def test_server_notifications_reach_the_connection():
 
 
 async def test_closing_ends_the_session_and_its_listen_stream():
-    http = await _start()
+    http = await listen(_server(), 47301)
     server = http.server
     c = await _connect(http)
     params = {"notifications": {"toolsListChanged": True}, "_meta": ENVELOPE}
@@ -306,7 +293,7 @@ async def test_running_out_of_heap_after_the_101_closes_without_http_text():
 
     run = ws.WebSocket.run
     ws.WebSocket.run = no_heap
-    http = await _start()
+    http = await listen(_server(), 47301)
     try:
         c = await _connect(http)
         assert await asyncio.wait_for_ms(c.reader.read(64), 5000) == b""
