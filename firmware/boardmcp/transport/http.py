@@ -563,22 +563,18 @@ class HTTPServer:
                 big = bytearray(length)
             except MemoryError:
                 big = None
-        if big is None:
-            scratch = conn.mv
-            while have < length:
-                n = await self._more(conn, scratch[: min(len(scratch), length - have)])
-                if not n:
-                    raise _Closed()
-                have += n
-            return _NO_ROOM
-        big[:have] = start
-        bmv = memoryview(big)
+        into = None
+        if big is not None:
+            big[:have] = start
+            into = memoryview(big)
         while have < length:
-            n = await self._more(conn, bmv[have:])
+            # Into the body's block, or (dropped) through the connection's buffer.
+            part = into[have:] if into is not None else conn.mv[: min(len(conn.mv), length - have)]
+            n = await self._more(conn, part)
             if not n:
                 raise _Closed()
             have += n
-        return (big, 0, length)
+        return _NO_ROOM if big is None else (big, 0, length)
 
     async def _more(self, conn, part):
         # More of a request that came in pieces, read without the request's turn (a client slow
