@@ -32,6 +32,7 @@ from host_tools.profiles import Profile
 Progress = Callable[[str], None]
 MODES = ("keep-alive", "new connection", "8 concurrent")
 CONCURRENCY = 8
+HEAP_SCAN_TOP = 32 * 1024  # free_heap_needed() looks from here down (-1 beyond it)
 # Names a sensor-reading tool is recognised by (read-only, no required arguments).
 _SENSOR_WORDS = ("sensor", "temperature", "humidity", "pressure", "environment", "read")
 
@@ -148,7 +149,7 @@ def free_heap_needed(
     kinds: dict[str, bytes],
     progress: Progress,
     step: int = 512,
-    top: int = 32 * 1024,
+    top: int = HEAP_SCAN_TOP,
     rounds: int = 3,
 ) -> dict[str, int]:
     """For each kind, the free heap above idle (bytes, to `step`) from which one request on a new
@@ -181,21 +182,21 @@ def free_heap_needed(
 
 def _served_with(board: BenchBoard, request: bytes, leave: int) -> bool:
     board.stats("u")
-    try:
-        status, _, body = exchange_once(board.endpoint.port, request, timeout=5)
-        check_result(status, body)
-    except (OSError, BenchClientError, ValueError):
-        pass  # the try below decides
+    _answered(board, request)  # unballasted, to load its code: the try below decides
     board.stats(f"b{leave}")
-    try:
-        status, _, body = exchange_once(board.endpoint.port, request, timeout=5)
-        check_result(status, body)
-    except (OSError, BenchClientError, ValueError):
-        ok = False
-    else:
-        ok = True
+    ok = _answered(board, request)
     board.stats("r")
     return ok
+
+
+def _answered(board: BenchBoard, request: bytes) -> bool:
+    # Did the request, on a new connection, get a successful answer?
+    try:
+        status, _, body = exchange_once(board.endpoint.port, request, timeout=5)
+        check_result(status, body)
+    except (OSError, BenchClientError, ValueError):
+        return False
+    return True
 
 
 def mixed_workers(endpoint: Endpoint) -> list[list[bytes]]:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from host_tools.bench.client import HANDSHAKE, MODERN, Series
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
-from host_tools.bench.measure import MODES
+from host_tools.bench.measure import HEAP_SCAN_TOP, MODES
 from host_tools.bench.run import BenchOptions, Results
 from host_tools.bench.soak import default_out as soak_report
 from host_tools.bench.targets import PROBE_HEAP_BYTES
@@ -248,14 +248,15 @@ def _heap_section(res: Results) -> list[str]:
     for key, value in res.alloc.items():
         era, _, kind = key.partition(" ")
         need = res.free_needed.get(kind) if era == MODERN else None
-        need_text = "n/a" if need is None else ("over 32 KB" if need < 0 else f"{need:,} B")
+        need_text = "n/a" if need is None else (f"over {HEAP_SCAN_TOP // 1024} KB" if need < 0 else f"{need:,} B")
         out.append(f"| {kind} ({'modern' if era == MODERN else 'handshake'}) | {value:,} B | {need_text} |")
     out += [
         "",
         "*Allocated*: N requests on a warm connection, the growth of `micropython.mem_total()` (the VM's count",
         "of bytes asked of the heap; GC blocks round each up to 32 B) divided by N, less an empty window's cost.",
         "*Free heap needed*: the probe fills the heap with ballast leaving N bytes free, then one request on a",
-        "new connection must succeed, for every N from 32 KB down in 512 B steps; the figure is one step above",
+        f"new connection must succeed, for every N from {HEAP_SCAN_TOP // 1024} KB down in 512 B steps; the figure"
+        " is one step above",
         "the largest N that failed in any scan (three in `make bench`, one with QUICK=1): the peak the request",
         "reaches above idle, fragmentation included. Each try starts with caches dropped and the request served",
         "once without ballast. Not bisected: more free heap can fail where less succeeds, with the free heap",
