@@ -314,6 +314,9 @@ def test_twenty_boards(tmp_path: Path) -> None:
             asyncio.run(_session(gw.url, "legacy", check, token=None))
         except BaseException:
             print(gw.log[-6000:])  # shown with the failure
+            for n, b in boards.items():  # and the console of any board the gateway never listed
+                if f"boardmcp/{n} (" not in gw.log:
+                    print(f"--- console of {n}:\n{b.console_log[-1500:]}")
             raise
 
 
