@@ -16,10 +16,12 @@ Layout of `workdir`:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -74,12 +76,36 @@ def board_mac(name: str) -> str:
     return ESPRESSIF_OUI + "".join(f":{b:02x}" for b in digest[:3])
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux's default if it does not say)."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    """A TCP port on 127.0.0.1 for something that will listen on it soon: free now, never
+    handed out before by this process, and outside the kernel's ephemeral range.
+
+    A port bound to 0 comes from that range, and until its listener binds it, any outgoing
+    connection (twenty boards dialling a broker) can take it: CI saw a board fail to boot with
+    EADDRINUSE that way. Outside the range, only another listener can.
+    """
+    low, high = _ephemeral_range()
+    candidates = [p for p in range(20000, 65536) if not low <= p <= high and p not in _handed_out]
+    for port in random.sample(candidates, min(len(candidates), 64)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise OSError(errno.EADDRINUSE, f"no free TCP port on 127.0.0.1 outside {low}-{high}")
 
 
 class EmulatedBoard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.emulator.runner import BoardError, EmulatedBoard
+from host_tools.emulator import runner
+from host_tools.emulator.runner import BoardError, EmulatedBoard, _ephemeral_range, free_port
 from host_tools.profiles import load_profile
 
 MPREMOTE = Path(sys.executable).parent / "mpremote"
@@ -146,3 +148,21 @@ def test_boot_timeout_reports_the_console(tmp_path: Path, tiny_firmware: Path) -
     board = EmulatedBoard(load_profile("esp32"), workdir=tmp_path / "b", firmware_dir=tiny_firmware)
     with pytest.raises(BoardError, match=r"(?s)did not open within 1 s.*waiting for wifi"):
         board.start(timeout=1)
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_never_repeat() -> None:
+    # An outgoing connection takes its port from the ephemeral range, so a listening port
+    # handed out from there can be taken before its listener binds it (EADDRINUSE at boot).
+    low, high = _ephemeral_range()
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert not any(low <= p <= high for p in ports)
+
+
+def test_a_port_someone_listens_on_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = socket.create_server(("127.0.0.1", free_port()))
+    held = taken.getsockname()[1]
+    monkeypatch.setattr(runner, "_handed_out", set())  # so only the bind can refuse `held`
+    monkeypatch.setattr(runner.random, "sample", lambda pop, k: [held, *pop[:k]])
+    with taken:
+        assert free_port() != held
