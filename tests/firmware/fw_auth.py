@@ -14,6 +14,13 @@ def test_token_required_and_compared_exactly():
     assert Guard().check({}) is None
 
 
+def test_the_token_is_not_kept_in_the_clear():
+    # Only a keyed digest of it: a dump of the guard's state does not show the token.
+    g = Guard(token="s3cret")
+    for value in g.__dict__.values():
+        assert not (isinstance(value, bytes) and b"s3cret" in value)
+
+
 def test_a_non_ascii_token_is_compared_as_utf8():
     # The comparison runs on bytes: a token set by hand in config.json may be any text.
     g = Guard(token="cl\u00e9-\u00fc")

@@ -1,7 +1,7 @@
 """Security on the emulated board: the token never leaves it, DNS rebinding is refused, pin
 arguments cannot reach pins the profile does not offer, tools leave the filesystem alone, and
 each client is rate limited (429). Token and Host/Origin basics are test_http_errors.py's and
-test_websocket.py's; the constant-time compare is checked in test_fuzz_logic.py."""
+test_websocket.py's; the token comparison is checked in test_fuzz_logic.py."""
 
 import ast
 import hashlib
