@@ -224,24 +224,33 @@ def _messages(modern: bool) -> list[tuple[str, dict[str, Any]]]:
 def _ws_client(bench: BenchBoard) -> Callable[[_Counter, Callable[[str], None]], int]:
     def run(counter: _Counter, fail: Callable[[str], None]) -> int:
         url = f"ws://127.0.0.1:{bench.endpoint.port}/ws"
+        auth = {"Authorization": f"Bearer {bench.endpoint.token}"}
         cycle = _messages(True) + _messages(False)
         done = 0
-        ws: ClientConnection | None = None
-        while counter.take():
-            method, params = cycle[done % len(cycle)]
-            done += 1
+
+        def exchange(ws: ClientConnection, method: str, params: dict[str, Any]) -> bool:
+            # One request and its answer; False once the board has closed the connection.
             try:
-                if ws is None:
-                    ws = connect(url, additional_headers={"Authorization": f"Bearer {bench.endpoint.token}"})
                 ws.send(json.dumps({"jsonrpc": "2.0", "id": done, "method": method, "params": params}))
                 _check_message(_answer(functools.partial(_ws_reply, ws), done), done)
             except (OSError, WebSocketException, BenchClientError, ValueError) as exc:
                 fail(f"websocket: {exc}")
-                if ws is not None and ws.protocol.close_code is not None:
-                    ws.close()  # its socket too, so the board sees it go
-                    ws = None  # the board closed it: the next request opens another
-        if ws is not None:
-            ws.close()
+                return ws.protocol.close_code is None
+            return True
+
+        more = counter.take()
+        while more:
+            try:
+                with connect(url, additional_headers=auth) as ws:
+                    while more:
+                        done += 1
+                        more = counter.take()  # the next request's turn, whatever becomes of this one
+                        if not exchange(ws, *cycle[(done - 1) % len(cycle)]):
+                            break  # the board closed it: the next request opens another
+            except (OSError, WebSocketException) as exc:  # connecting failed: that request failed
+                done += 1
+                fail(f"websocket: {exc}")
+                more = counter.take()
         return done
 
     return run
