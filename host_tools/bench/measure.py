@@ -324,7 +324,10 @@ def instructions_per_call(profile: Profile, workdir: Path, small: int, large: in
             os.kill(proc.pid, signal.SIGINT)
         totals = []
         for _, _, proc, out, log in runs:
-            proc.wait(300)
+            try:
+                proc.wait(300)
+            except subprocess.TimeoutExpired:
+                raise BenchClientError("the VM did not exit under valgrind within 300 s of SIGINT") from None
             log.close()
             totals.append(_callgrind_total(out))
     finally:

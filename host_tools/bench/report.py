@@ -14,7 +14,7 @@ from host_tools.bench.client import HANDSHAKE, MODERN, Series
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
 from host_tools.bench.measure import HEAP_SCAN_TOP, MODES
-from host_tools.bench.run import BenchOptions, Results
+from host_tools.bench.run import TIGHT_BOARD, BenchOptions, Results
 from host_tools.bench.soak import default_out as soak_report
 from host_tools.bench.targets import PROBE_HEAP_BYTES
 from host_tools.emulator.runner import SIM_HEAP_BYTES, WORD_HEAP_BYTES
@@ -285,6 +285,14 @@ def _footprint_section(res: Results) -> list[str]:
             " the whole path from socket read to write, keep-alive: two boards under valgrind serve a few and many"
             " calls, and the difference is divided by the count)."
         )
+        if res.tight_instructions is not None:
+            out.append(
+                f"- **The same on the `{TIGHT_BOARD}` profile:** {res.tight_instructions:,}. Its heap is tight, so"
+                " the firmware collects early and serves one request at a time (`app.TIGHT_HEAP`); most of the"
+                " difference is garbage collection."
+            )
+        elif res.tight_instructions_note:
+            out.append(f"- **The same on the `{TIGHT_BOARD}` profile:** not measured: {res.tight_instructions_note}.")
     else:
         out.append(f"- **Instructions per `tools/call`:** not measured: {res.instructions_note}.")
     if res.fastmcp_memory_kb:

@@ -20,6 +20,11 @@ from host_tools.bench.targets import BenchBoard, FastMCPServer
 from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, find_micropython
 from host_tools.profiles import Profile, load_profile, repo_root
 
+# The instruction count is also taken on this profile: the cheapest chip, whose heap makes the
+# firmware collect early and serve one request at a time (app.TIGHT_HEAP), which costs per call
+# what a roomy board does not pay.
+TIGHT_BOARD = "esp32"
+
 
 @dataclass(frozen=True)
 class Level:
@@ -103,6 +108,8 @@ class Results:
     fastmcp_memory_kb: dict[str, int] = field(default_factory=dict)
     instructions: int | None = None
     instructions_note: str = ""
+    tight_instructions: int | None = None  # the same call on TIGHT_BOARD
+    tight_instructions_note: str = ""
     vm_binary: str = ""
     machine: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
@@ -162,6 +169,15 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
         progress("callgrind: booting two boards under valgrind (this takes a minute)")
         res.instructions = measure.instructions_per_call(profile, work / "callgrind", *level.callgrind, progress)
         progress(f"callgrind: {res.instructions:,} instructions per tools/call")
+        if profile.name != TIGHT_BOARD:
+            progress(f"callgrind: the same on the {TIGHT_BOARD} profile (tight heap)")
+            try:
+                res.tight_instructions = measure.instructions_per_call(
+                    load_profile(TIGHT_BOARD), work / "callgrind-tight", *level.callgrind, progress
+                )
+            except measure.BenchClientError as e:
+                res.tight_instructions_note = str(e)
+                progress(f"callgrind: {TIGHT_BOARD}: not measured: {e}")
 
     if options.fastmcp:
         progress("starting FastMCP (CPython, stateless JSON)")
