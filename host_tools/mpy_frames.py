@@ -146,7 +146,8 @@ def module_frames(mpy_cross: Path, source: Path) -> list[Frame]:
     """Compile `source` and return its functions' frames, names resolved."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "m.mpy"
-        found = frames(_compile(mpy_cross, source, out))
+        compiled = _compile(mpy_cross, source, out)
+        found = frames(compiled)
         if not any(f.name.startswith("#") for f in found):
             return found
         # Some names are static qstrs, stored as an index into MicroPython's own table: a probe
@@ -159,7 +160,7 @@ def module_frames(mpy_cross: Path, source: Path) -> list[Frame]:
         for name, frame in zip(defined, frames(_compile(mpy_cross, probe, out))[1:], strict=True):
             if frame.name.startswith("#"):
                 statics[int(frame.name[1:])] = name
-        return frames(_compile(mpy_cross, source, out), statics)
+        return frames(compiled, statics)
 
 
 def _compile(mpy_cross: Path, source: Path, out: Path) -> bytes:
