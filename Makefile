@@ -20,6 +20,7 @@ NODE_STAMP := $(NODE_DIR)/.installed-$(shell cat conformance/package.json confor
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 	@echo "  Variables: BOARD=$(BOARD) (see boards/), HTTP_PORT=<port> for emulate, NO_TOKEN=1"
+	@echo "  LINE_NUMBERS=1 (emulate, flash, deploy): tracebacks with line numbers, at ~5 KB of flash and ~2 KB of heap"
 	@echo "  Gateway: BROKER=host[:port] (the MQTT broker), GATEWAY_PORT=8080"
 	@echo "  Real boards: PORT=/dev/ttyUSB0 (default: the one found), FIRMWARE=image.bin, SSID=network (password asked)"
 
@@ -44,13 +45,13 @@ $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 conformance-tools: $(NODE_STAMP)  ## Install Node 22, the pinned MCP conformance suites and WebAssembly MicroPython (once)
 
 emulate: $(STAMP)  ## Run an emulated board serving MCP on localhost (BOARD=esp32s3)
-	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token)
+	@$(BIN)/boardmcp emulate --board $(BOARD) $(if $(HTTP_PORT),--port $(HTTP_PORT)) $(if $(NO_TOKEN),--no-token) $(if $(LINE_NUMBERS),--line-numbers)
 
 flash: $(STAMP)  ## Put MicroPython + boardmcp on a board: BOARD=esp32s3 PORT=/dev/ttyUSB0 [FIRMWARE=path] [SSID=name]
-	@$(BIN)/boardmcp flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(SSID),--ssid "$(SSID)")
+	@$(BIN)/boardmcp flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(SSID),--ssid "$(SSID)") $(if $(LINE_NUMBERS),--line-numbers)
 
 deploy: $(STAMP)  ## Copy the firmware to a board running MicroPython (no erase): BOARD= PORT=
-	@$(BIN)/boardmcp deploy --board $(BOARD) $(if $(PORT),--port $(PORT))
+	@$(BIN)/boardmcp deploy --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(LINE_NUMBERS),--line-numbers)
 
 provision: $(STAMP)  ## Give a board Wi-Fi and a new token over serial: SSID=name [PORT=] (password asked)
 	@$(BIN)/boardmcp provision --board $(BOARD) $(if $(PORT),--port $(PORT)) --ssid "$(SSID)"

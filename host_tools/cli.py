@@ -78,6 +78,15 @@ def _emulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--firmware", type=Path, metavar="DIR", help="stage firmware from DIR instead of the repo's firmware/"
     )
+    _line_numbers_argument(parser)
+
+
+def _line_numbers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--line-numbers",
+        action="store_true",
+        help="compile with line numbers for tracebacks (mpy-cross -O0: ~5 KB more .mpy, ~2 KB more heap in use)",
+    )
 
 
 def _emulate(args: argparse.Namespace) -> int:
@@ -90,6 +99,7 @@ def _emulate(args: argparse.Namespace) -> int:
         token=None if args.no_token else "",
         firmware_dir=args.firmware,
         announce=args.announce,
+        line_numbers=args.line_numbers,
         progress=_progress,
     )
     # Ctrl-C (or a TERM from a supervisor) ends the wait below; stop() then kills every child.
@@ -187,6 +197,7 @@ def _flash_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repl-timeout", type=float, default=30, metavar="S", help="how long to wait for MicroPython's REPL (s)"
     )
+    _line_numbers_argument(parser)
     _wifi_arguments(parser, required=False)
 
 
@@ -202,7 +213,7 @@ def _flash(args: argparse.Namespace) -> int:
     _step(3, total, "wait for MicroPython to boot")
     wait_for_repl(port, args.repl_timeout, _progress)
     _step(4, total, "compile and copy the boardmcp firmware")
-    deploy(profile, port, _progress, workdir=_deploy_workdir(profile))
+    deploy(profile, port, _progress, workdir=_deploy_workdir(profile), line_numbers=args.line_numbers)
     provisioned = None
     if args.ssid:
         _step(5, total, "provision Wi-Fi and a bearer token")
@@ -218,13 +229,21 @@ def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--firmware", type=Path, metavar="DIR", help="deploy firmware from DIR instead of the repo's firmware/"
     )
+    _line_numbers_argument(parser)
 
 
 def _deploy(args: argparse.Namespace) -> int:
     profile = load_profile(args.board)
     port = resolve_port(args.port)
     _step(1, 2, "compile and copy the boardmcp firmware")
-    deploy(profile, port, _progress, workdir=_deploy_workdir(profile), firmware_dir=args.firmware)
+    deploy(
+        profile,
+        port,
+        _progress,
+        workdir=_deploy_workdir(profile),
+        firmware_dir=args.firmware,
+        line_numbers=args.line_numbers,
+    )
     _step(2, 2, "restart and wait for the board to serve")
     return _report(restart_and_watch(port, args.boot_timeout, _progress), port, None, None)
 

@@ -1,16 +1,21 @@
 """Lay out a board's filesystem exactly as `deploy` writes it to a chip.
 
     dest/main.py               source (a chip runs main.py as source)
-    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch>,
-                               but sensor drivers (hw/sensors/<type>.py) only for the types the
-                               profile declares, and test fixtures (tools/<fixture>.py) only
-                               where the profile asks
+    dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch> -O3
+                               (no line numbers, unless asked for), but sensor drivers
+                               (hw/sensors/<type>.py) only for the types the profile declares,
+                               and test fixtures (tools/<fixture>.py) only where the profile asks
     dest/board.json            the board profile: the fields the firmware reads, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
 `boardmcp/` is replaced wholesale so a deleted source leaves no stale .mpy; any other file the
 board wrote itself is left alone, as a deploy would. Compiled files are cached by content hash,
 so restaging an unchanged tree costs no compiler runs.
+
+Line numbers are left out by default (mpy-cross -O3): a loaded module's code sits in the heap, so
+they cost heap as well as flash (docs/ARCHITECTURE.md, "Boot", has the figures). A traceback still
+names the file and every function on the way; `line_numbers=True` (the CLI's --line-numbers) keeps
+the lines too, for debugging.
 """
 
 from __future__ import annotations
@@ -60,12 +65,13 @@ def stage_firmware(
     firmware_dir: Path | None = None,
     cache_dir: Path | None = None,
     every_driver: bool = False,
+    line_numbers: bool = False,
 ) -> Path:
     """Stage `firmware_dir` (default: the repo's firmware/) for `profile` into `dest`; return `dest`.
 
     `cache_dir` holds compiled .mpy files keyed by content (default: `<dest>/../.mpy-cache`).
     `every_driver` stages the drivers of sensors the profile does not declare too (the firmware's
-    unit tests exercise each).
+    unit tests exercise each). `line_numbers` keeps line numbers in tracebacks (see above).
     Raises StageError with mpy-cross's message if a module does not compile.
     """
     src = firmware_dir or default_firmware_dir()
@@ -91,7 +97,12 @@ def stage_firmware(
     compiler = find_mpy_cross()
     with ThreadPoolExecutor() as pool:
         compiled = list(
-            pool.map(lambda s: compile_module(compiler, s, s.relative_to(src), profile.mpy_arch, cache), sources)
+            pool.map(
+                lambda s: compile_module(
+                    compiler, s, s.relative_to(src), profile.mpy_arch, cache, line_numbers=line_numbers
+                ),
+                sources,
+            )
         )
     for source, mpy in zip(sources, compiled, strict=True):
         out = pkg_out / source.relative_to(src / PACKAGE).with_suffix(".mpy")
@@ -104,10 +115,12 @@ def stage_firmware(
     return dest
 
 
-def compile_module(compiler: Path, source: Path, rel: Path, arch: str, cache: Path) -> Path:
-    """Compile one module (or reuse the cached result); return the .mpy path in the cache."""
+def compile_module(compiler: Path, source: Path, rel: Path, arch: str, cache: Path, *, line_numbers: bool) -> Path:
+    """Compile one module (or reuse the cached result); return the .mpy path in the cache.
+    Without `line_numbers`, mpy-cross -O3 leaves them out (it also drops `assert`s)."""
+    opt = "-O0" if line_numbers else "-O3"
     key = hashlib.sha256()
-    for part in (str(compiler), str(compiler.stat().st_mtime_ns), arch, rel.as_posix()):
+    for part in (str(compiler), str(compiler.stat().st_mtime_ns), arch, opt, rel.as_posix()):
         key.update(part.encode() + b"\0")
     key.update(source.read_bytes())
     out = cache / f"{key.hexdigest()}.mpy"
@@ -116,7 +129,7 @@ def compile_module(compiler: Path, source: Path, rel: Path, arch: str, cache: Pa
     tmp = out.with_suffix(".tmp")
     # -s names the file in tracebacks the way the board sees it (boardmcp/x.py).
     proc = subprocess.run(
-        [str(compiler), f"-march={arch}", "-s", rel.as_posix(), "-o", str(tmp), str(source)],
+        [str(compiler), opt, f"-march={arch}", "-s", rel.as_posix(), "-o", str(tmp), str(source)],
         capture_output=True,
         text=True,
         check=False,

@@ -66,10 +66,27 @@ def run_mpremote(port: str, args: list[str], progress: Progress, doing: str) -> 
     raise DeviceError(f"mpremote failed while {doing} ({last.strip()})", "see mpremote's output above")
 
 
-def deploy(profile: Profile, port: str, progress: Progress, *, workdir: Path, firmware_dir: Path | None = None) -> None:
-    """Compile the firmware for `profile` and copy it to the board on `port`."""
-    progress(f"compiling the firmware for {profile.chip} (mpy-cross -march={profile.mpy_arch})")
-    staged = stage_firmware(profile, workdir / "fs", {}, firmware_dir=firmware_dir, cache_dir=workdir / ".mpy-cache")
+def deploy(
+    profile: Profile,
+    port: str,
+    progress: Progress,
+    *,
+    workdir: Path,
+    firmware_dir: Path | None = None,
+    line_numbers: bool = False,
+) -> None:
+    """Compile the firmware for `profile` and copy it to the board on `port` (`line_numbers`: keep
+    them in tracebacks, at some flash and heap)."""
+    opt = "-O0" if line_numbers else "-O3"
+    progress(f"compiling the firmware for {profile.chip} (mpy-cross -march={profile.mpy_arch} {opt})")
+    staged = stage_firmware(
+        profile,
+        workdir / "fs",
+        {},
+        firmware_dir=firmware_dir,
+        cache_dir=workdir / ".mpy-cache",
+        line_numbers=line_numbers,
+    )
     modules = sorted(p.relative_to(staged).as_posix() for p in (staged / PACKAGE).rglob("*.mpy"))
     dirs = sorted({m.rsplit("/", 1)[0] for m in modules}, key=len)
     progress(f"copying main.py, board.json and {len(modules)} modules to the board on {port} (mpremote)")

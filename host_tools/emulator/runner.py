@@ -119,7 +119,8 @@ class EmulatedBoard:
     credentials or token, so the board boots into its setup page. `announce` turns on the
     firmware's mDNS responder (on loopback; off by default, see docs/ARCHITECTURE.md). `mqtt` is
     config.json's `mqtt` section (broker, port, server_name, ...: the board then also serves MCP over
-    MQTT). `progress` receives boot messages.
+    MQTT). `line_numbers` compiles the firmware with line numbers for its tracebacks (a deploy
+    leaves them out unless asked). `progress` receives boot messages.
     """
 
     def __init__(
@@ -136,6 +137,7 @@ class EmulatedBoard:
         provisioned: bool = True,
         announce: bool = False,
         mqtt: dict[str, Any] | None = None,
+        line_numbers: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.profile = profile
@@ -149,6 +151,7 @@ class EmulatedBoard:
         self.provisioned = provisioned
         self.announce = announce
         self.mqtt = dict(mqtt) if mqtt else None
+        self.line_numbers = line_numbers
         self._progress = progress or (lambda _msg: None)
         self._relay: ConsoleRelay | None = None
         self._reset_cause = 1
@@ -197,6 +200,7 @@ class EmulatedBoard:
             self.config,
             firmware_dir=self.firmware_dir,
             cache_dir=self.workdir / ".mpy-cache",
+            line_numbers=self.line_numbers,
         )
         sim = self.workdir / "sim"
         sim.mkdir(parents=True, exist_ok=True)
@@ -205,7 +209,7 @@ class EmulatedBoard:
         # middle of a request, where a chip's C peripherals cost nothing.
         compiler = find_mpy_cross()
         for src in SIM_SOURCES.glob("*.py"):
-            mpy = compile_module(compiler, src, Path(src.name), "x64", self.workdir / ".mpy-cache")
+            mpy = compile_module(compiler, src, Path(src.name), "x64", self.workdir / ".mpy-cache", line_numbers=True)
             (sim / src.name).unlink(missing_ok=True)
             shutil.copyfile(mpy, (sim / src.name).with_suffix(".mpy"))
         (self.workdir / "state").mkdir(exist_ok=True)

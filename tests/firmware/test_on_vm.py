@@ -72,7 +72,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / "sim" / src.name).write_text(src.read_text())
     sim = {"board": "bench", "chip": "esp32s3", "mac": board_mac("bench"), "state_dir": str(root / "state"), **BENCH}
     (root / "sim" / "sim.json").write_text(json.dumps(sim))
-    return stage_firmware(profile, root / "fs", {}, every_driver=True)  # fw_hw_sensors tests each
+    # Every driver: fw_hw_sensors tests each. Line numbers: a failing test's traceback points at
+    # the line (and the heap is tighter than the deployed build's, not looser).
+    return stage_firmware(profile, root / "fs", {}, every_driver=True, line_numbers=True)
 
 
 def _client_heap(module: str) -> int:

@@ -49,8 +49,11 @@ def test_layout(tmp_path: Path, firmware: Path) -> None:
     assert (dest / "boardmcp" / "transport" / "http.mpy").read_bytes()[:2] == b"M\x06"
 
 
-def test_vm_imports_the_mpy_files(tmp_path: Path, firmware: Path) -> None:
-    dest = stage_firmware(load_profile("esp32s3"), tmp_path / "fs", CONFIG, firmware_dir=firmware)
+@pytest.mark.parametrize("line_numbers", [False, True])
+def test_vm_imports_the_mpy_files(tmp_path: Path, firmware: Path, line_numbers: bool) -> None:
+    dest = stage_firmware(
+        load_profile("esp32s3"), tmp_path / "fs", CONFIG, firmware_dir=firmware, line_numbers=line_numbers
+    )
     (firmware / "boardmcp" / "transport" / "http.py").unlink()  # only the .mpy is left to import
     code = "import boardmcp, boardmcp.transport.http as h\nprint(boardmcp.VERSION, h.NAME)\nh.fail()"
     proc = subprocess.run(
@@ -62,7 +65,18 @@ def test_vm_imports_the_mpy_files(tmp_path: Path, firmware: Path) -> None:
         check=False,
     )
     assert proc.stdout.splitlines()[0] == "0.0-test http"
-    assert 'File "boardmcp/transport/http.py", line 2, in fail' in proc.stdout + proc.stderr
+    # The traceback names the file as the board sees it and the function; the line only on request.
+    traceback = proc.stdout + proc.stderr
+    assert 'File "boardmcp/transport/http.py", line ' in traceback and ", in fail" in traceback
+    assert ('File "boardmcp/transport/http.py", line 2, in fail' in traceback) == line_numbers
+
+
+def test_line_numbers_cost_flash(tmp_path: Path, firmware: Path) -> None:
+    profile = load_profile("esp32s3")
+    lean = stage_firmware(profile, tmp_path / "lean", CONFIG, firmware_dir=firmware)
+    lined = stage_firmware(profile, tmp_path / "lined", CONFIG, firmware_dir=firmware, line_numbers=True)
+    http = Path("boardmcp", "transport", "http.mpy")
+    assert (lean / http).stat().st_size < (lined / http).stat().st_size
 
 
 def test_restaging_reuses_compiled_files_and_drops_stale_ones(
