@@ -86,7 +86,11 @@ def decode_header_value(value):
     """Undo the `=?base64?...?=` sentinel of Mcp-Name / Mcp-Param-* values; None if malformed."""
     if value is None or not (value.startswith("=?base64?") and value.endswith("?=")) or len(value) < 11:
         return value
-    payload = value[9:-2]
+    return _from_base64(value[9:-2])
+
+
+def _from_base64(payload):
+    # Apart from decode_header_value(), whose plain values then take no heap for its frame.
     if not _b64_ok(payload):
         return None
     try:

@@ -168,7 +168,10 @@ class Headers:
         """Whether the first field called `name` begins with `prefix` (lower-case bytes),
         case-insensitively. It makes no string."""
         i = self._find(name, self.start)
-        return i >= 0 and self.low.startswith(prefix, self._skip(i, self._end(i)))
+        if i < 0:
+            return False
+        i = self._skip(i, self._end(i))  # one expression, it made the frame too big for the C stack
+        return self.low.startswith(prefix, i)
 
     def __contains__(self, name):
         return self._find(name, self.start) >= 0
@@ -203,13 +206,18 @@ def _parse_head(mv, head_end):
     eol = head.find(b"\r\n")
     if eol < 0:
         eol = head_end
+    sp1, sp2 = _request_line(head, eol)
+    _check_fields(head, eol)
+    return _method(head, sp1), str(head[sp1 + 1 : sp2], "utf-8"), Headers(head, eol)
+
+
+def _request_line(head, eol):
+    # Where the request line's two spaces are; _Reject unless it is "METHOD TARGET HTTP/1.x".
     sp1 = head.find(b" ", 0, eol)
     sp2 = head.find(b" ", sp1 + 1, eol)
     if sp1 <= 0 or sp2 < 0 or not head.startswith(b"HTTP/1.", sp2 + 1) or head.find(b" ", sp2 + 1, eol) >= 0:
         raise _Reject(400, "Malformed request line")
-    _check_fields(head, eol)
-    target = str(head[sp1 + 1 : sp2], "utf-8")
-    return _method(head, sp1), target, Headers(head, eol)
+    return sp1, sp2
 
 
 def _check_utf8(head):
@@ -892,14 +900,16 @@ class _Reply:
         if self.sse:
             self._event(out, True)
         else:
-            n = out.tell()
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n" % (
-                n,
-                self.extra,
-            )
-            buffers.copy_out(self.conn.writer.write, head, out, n, b"")
-            buffers.release(n)
+            self._json(out)
         return self.conn.unsent()
+
+    def _json(self, out):
+        # The JSON in `out` as a whole 200 response (apart from finish(): a frame of more than
+        # 11 words is heap allocated on every call).
+        n = out.tell()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n" % (n, self.extra)
+        buffers.copy_out(self.conn.writer.write, head, out, n, b"")
+        buffers.release(n)
 
     async def fail(self, status, payload):
         """Send an error response (bytes): the last SSE event if streaming, else with this status."""
