@@ -47,22 +47,34 @@ def copy_out(write, head, src, n, tail):
         write(head)
         pos = 0
     else:
-        _out[:pos] = head
-    while True:
-        take = OUT_SIZE - pos if n > OUT_SIZE - pos else n
-        if take:
-            src.readinto(_out_mv[pos : pos + take])
-            pos += take
-            n -= take
-        if n == 0 and pos + len(tail) <= OUT_SIZE:
-            _out[pos : pos + len(tail)] = tail
-            write(_out_mv[: pos + len(tail)])
-            return
-        write(_out_mv[:pos])
+        _put(0, head)
+    while n > OUT_SIZE - pos:  # more than the buffer holds: fill it and send it
+        n -= OUT_SIZE - pos
+        _fill(src, pos, OUT_SIZE - pos)
+        write(_out_mv)
         pos = 0
-        if n == 0:
-            write(tail)
-            return
+    pos = _fill(src, pos, n)
+    if pos + len(tail) <= OUT_SIZE:
+        pos = _put(pos, tail)
+        write(_out_mv[:pos])
+    else:
+        write(_out_mv[:pos])
+        write(tail)
+
+
+# Apart from copy_out(), so that its frame fits the C stack (more than 11 words, locals plus
+# expression stack, and it would be heap allocated for every response).
+def _put(pos, data):
+    # data into the buffer at pos; where it ends.
+    end = pos + len(data)
+    _out[pos:end] = data
+    return end
+
+
+def _fill(src, pos, n):
+    # The next n bytes of src into the buffer at pos; where they end.
+    src.readinto(_out_mv[pos : pos + n])
+    return pos + n
 
 
 def release(n):

@@ -426,17 +426,21 @@ class HTTPServer:
             conn.buf, conn.mv = buf, self._spare_mv
             self._spare = self._spare_mv = None
             return buf
-        try:
-            buf = bytearray(BUF_SIZE)
-        except MemoryError:
-            self.server.registry.reclaim()  # the tools modules make room; they load again
-            try:
-                buf = bytearray(BUF_SIZE)
-            except MemoryError:
-                buf = bytearray(MIN_BUF_SIZE)
+        buf = self._new_buffer()
         conn.buf = buf
         conn.mv = memoryview(buf)
         return buf
+
+    def _new_buffer(self):
+        # Apart from _lend(), whose usual path (the spare) then fits the C stack with no try.
+        try:
+            return bytearray(BUF_SIZE)
+        except MemoryError:
+            self.server.registry.reclaim()  # the tools modules make room; they load again
+        try:
+            return bytearray(BUF_SIZE)
+        except MemoryError:
+            return bytearray(MIN_BUF_SIZE)
 
     def _release(self, conn):
         # A connection between requests, or done, holds no buffer; the spare is kept.
