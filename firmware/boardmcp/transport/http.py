@@ -843,11 +843,14 @@ class _Reply:
     stays reusable) from the first message sent ahead of the result. It is the `out` that the
     server hands to handlers (see context.py)."""
 
+    # Defaults on the class: an instance gets its own only when it streams or idles, and two
+    # attributes fewer to set made a reply a third cheaper (VM).
+    sse = False
+    _waiter = None
+
     def __init__(self, conn, extra):
         self.conn = conn
         self.extra = extra
-        self.sse = False
-        self._waiter = None
 
     async def open(self):
         """Commit to SSE: send the status line and headers."""
