@@ -3,9 +3,7 @@
 A frame over 11 words (host_tools/mpy_frames.py) is allocated from the heap on every call, and
 a multi-block allocation is the costliest kind in a fragmented heap; on a tight board every
 allocation also brings the next collection closer. These functions run for every request (a
-modern-era keep-alive tools/call over HTTP); each fits today, and this keeps it so. Others on
-that path do not (`jsonrpc.decode`, `Guard.check`, `copy_out`, ...): shrinking them saved 1.6 KB
-a call, but the esp32 soak then failed, so they were put back (docs/ARCHITECTURE.md).
+modern-era keep-alive tools/call over HTTP); each fits today, and this keeps it so.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from host_tools.profiles import repo_root
 from host_tools.stage import find_mpy_cross
 
 PER_REQUEST = {
-    "jsonrpc.py": ("classify", "valid_id", "is_large"),
-    "auth.py": ("_hostname", "_bearer", "_digest"),
+    "jsonrpc.py": ("decode", "_loads", "classify", "valid_id", "is_large", "dump_result", "_holds_raw"),
+    "auth.py": ("check", "_known", "_is", "_hostname", "_bearer", "_digest", "_origin_ok", "_token_ok"),
     "transport/http.py": (
         "_find",
         "get",
@@ -30,20 +28,27 @@ PER_REQUEST = {
         "_end",
         "_skip",
         "has",
+        "starts",
         "__contains__",
         "_content_length",
+        "_parse_head",
+        "_request_line",
         "_check_utf8",
         "_check_fields",
         "_method",
+        "_lend",
         "_release",
         "_pass",
         "expire",
         "unsent",
+        "finish",
+        "_json",
         "_accepts",
     ),
-    "transport/buffers.py": ("stream", "release"),
+    "transport/buffers.py": ("stream", "copy_out", "_put", "_fill", "release"),
     "server.py": (
         "is_modern",
+        "decode_header_value",
         "_check_envelope",
         "_check_routing_headers",
         "_check_param_headers",
