@@ -61,10 +61,13 @@ from .jsonrpc import Error, Raw
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
 # resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
 # slower but serving; a roomy one keeps them). gc.mem_free() walks the heap's whole allocation
-# table (10% of a tools/call's instructions on the VM, callgrind), so a board that had twice
-# LOW_WATER free at one look skips the next TRIM_EVERY - 1; a tight board looks after each call.
+# table (10% of a tools/call's instructions on the VM, callgrind), so a look that found free
+# heap above LOW_WATER skips a call for every TRIM_STEP more, up to TRIM_EVERY - 1 calls: as
+# many as a roomy board's 2 x LOW_WATER allow, and a few on a tight board, which would
+# otherwise look after every call (on the emulated esp32: 8% of a call, 0.2 looks a call now).
 LOW_WATER = const(20480)
 TRIM_EVERY = const(8)
+TRIM_STEP = const(LOW_WATER // TRIM_EVERY)
 
 
 class ToolError(Exception):
@@ -347,9 +350,9 @@ class Registry:
         if not self._unloadable():
             return
         free = gc.mem_free()
-        if free >= 2 * LOW_WATER:
-            self._untrimmed = TRIM_EVERY - 1
-        elif free < LOW_WATER:
+        if free >= LOW_WATER:
+            self._untrimmed = min(TRIM_EVERY - 1, (free - LOW_WATER) // TRIM_STEP)
+        else:
             gc.collect()
             if gc.mem_free() < LOW_WATER:
                 self.evict()

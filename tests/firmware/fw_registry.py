@@ -61,6 +61,49 @@ async def test_a_call_loads_what_serves_not_the_definitions():
     reg.evict()
 
 
+class _Heap:
+    # Stands in for the gc module in registry.py: a free heap the test sets, looks counted.
+    def __init__(self, free):
+        self.free = free
+        self.looks = 0
+        self.collected = 0
+
+    def mem_free(self):
+        self.looks += 1
+        return self.free
+
+    def collect(self):
+        self.collected += 1
+
+
+async def test_trim_looks_at_the_heap_less_often_the_more_is_free():
+    from boardmcp import registry
+
+    reg = _system()
+    await _call(reg, "system_info", {})  # a tools module loaded: trim() has something to unload
+    heap = _Heap(registry.LOW_WATER + 3 * registry.TRIM_STEP)
+    real, registry.gc = registry.gc, heap
+    reg._untrimmed = 0  # the call trimmed with the real heap
+    try:
+        for _ in range(8):
+            reg.trim()
+        assert heap.looks == 2, heap.looks  # a look, three calls passed, a look, three passed
+        heap.free = 10 * registry.LOW_WATER
+        reg._untrimmed = 0
+        for _ in range(3 * registry.TRIM_EVERY):
+            reg.trim()
+        assert heap.looks == 2 + 3, heap.looks  # roomy: one look every TRIM_EVERY calls
+        assert heap.collected == 0 and SYSTEM in sys.modules
+        heap.free = registry.LOW_WATER - 1
+        reg._untrimmed = 0
+        reg.trim()
+        # Short: a collection, a second look, still short, so the tools module is unloaded.
+        assert heap.collected >= 1 and heap.looks == 2 + 3 + 2 and SYSTEM not in sys.modules
+    finally:
+        registry.gc = real
+        reg.evict()
+
+
 async def test_evicting_gives_the_module_heap_back():
     reg = _system()
     await _call(reg, "system_info", {})
