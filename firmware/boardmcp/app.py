@@ -34,8 +34,9 @@ def main():
         # soak's out-of-memory failures; a roomy board (esp32c3: 70 KB, no failures either way)
         # gains nothing from it and, collecting twice a request, answers in twice the time.
         # EARLY_GC is the most the esp32 soak bears (with turns): at 8 KB its 1,000-request run
-        # failed 3 times in 14 (a new connection found no block), at 6 KB none in 10; each KB
-        # more is fewer collections per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
+        # failed 3 times in 14 (a new connection found no block), at 6 KB none in 30 (with line
+        # numbers in the code, 2 KB less free heap: 1 in 14); each KB more is fewer collections
+        # per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
         gc.threshold(EARLY_GC)
         # And serve one request at a time (Server.turn): five clients' requests half-served at
         # once left the esp32 soak no heap for any of them (24-51 failures per 4,000; none since).
