@@ -115,10 +115,14 @@ def stage_firmware(
     return dest
 
 
+def opt_flag(line_numbers: bool) -> str:
+    """mpy-cross's optimisation flag: -O3 leaves line numbers out (and drops `assert`s)."""
+    return "-O0" if line_numbers else "-O3"
+
+
 def compile_module(compiler: Path, source: Path, rel: Path, arch: str, cache: Path, *, line_numbers: bool) -> Path:
-    """Compile one module (or reuse the cached result); return the .mpy path in the cache.
-    Without `line_numbers`, mpy-cross -O3 leaves them out (it also drops `assert`s)."""
-    opt = "-O0" if line_numbers else "-O3"
+    """Compile one module (or reuse the cached result); return the .mpy path in the cache."""
+    opt = opt_flag(line_numbers)
     key = hashlib.sha256()
     for part in (str(compiler), str(compiler.stat().st_mtime_ns), arch, opt, rel.as_posix()):
         key.update(part.encode() + b"\0")

@@ -16,7 +16,7 @@ from host_tools.device import DeviceError, Progress
 from host_tools.device.tool import run_tool
 from host_tools.executables import find_executable
 from host_tools.profiles import Profile
-from host_tools.stage import PACKAGE, stage_firmware
+from host_tools.stage import PACKAGE, opt_flag, stage_firmware
 
 # Runs on the board: delete files under boardmcp/ that the new firmware does not have, and make
 # the directories it needs.
@@ -77,7 +77,7 @@ def deploy(
 ) -> None:
     """Compile the firmware for `profile` and copy it to the board on `port` (`line_numbers`: keep
     them in tracebacks, at some flash and heap)."""
-    opt = "-O0" if line_numbers else "-O3"
+    opt = opt_flag(line_numbers)
     progress(f"compiling the firmware for {profile.chip} (mpy-cross -march={profile.mpy_arch} {opt})")
     staged = stage_firmware(
         profile,
