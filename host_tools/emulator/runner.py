@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -76,8 +77,10 @@ def board_mac(name: str) -> str:
     return ESPRESSIF_OUI + "".join(f":{b:02x}" for b in digest[:3])
 
 
+@functools.cache
 def _ephemeral_range() -> tuple[int, int]:
-    """The ports the kernel gives outgoing connections (Linux's default if it does not say)."""
+    """The ports the kernel gives outgoing connections (Linux's default if it does not say); read
+    once, not on every free_port()."""
     with contextlib.suppress(OSError, ValueError):
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
         return int(low), int(high)
