@@ -46,6 +46,29 @@ def _where(path):
 
 def check(schema, value, path=""):
     """Return None when value conforms to schema, else a message naming the offending field."""
+    # Split by kind of value, as on every per-request path: a frame of more than 11 words
+    # (locals plus expression stack) is heap allocated on every call, and this runs on every
+    # tools/call, once per argument.
+    err = _check_any(schema, value, path)
+    if err:
+        return err
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _check_number(schema, value, path)
+    if isinstance(value, str):
+        return _check_length(schema, len(value), path, _CHARACTERS)
+    if isinstance(value, list):
+        return _check_list(schema, value, path)
+    if isinstance(value, dict):
+        err = _missing(schema, value, path)
+        # A loop over a dict takes 4 words of the frame: only an object with members gets one.
+        return err if err or not value else _check_members(schema, value, path)
+    return None
+
+
+def _check_any(schema, value, path):
+    # type, enum, const
     t = schema.get("type")
     if t is not None and not _types_ok(t, value):
         return "%s must be of type %s" % (_where(path), " or ".join(t) if isinstance(t, list) else t)
@@ -53,59 +76,83 @@ def check(schema, value, path=""):
         return "%s must be one of: %s" % (_where(path), ", ".join([str(v) for v in schema["enum"]]))
     if "const" in schema and value != schema["const"]:
         return "%s must be %s" % (_where(path), schema["const"])
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        lo = schema.get("minimum")
-        if lo is not None and value < lo:
-            return "%s must be >= %s" % (_where(path), lo)
-        hi = schema.get("maximum")
-        if hi is not None and value > hi:
-            return "%s must be <= %s" % (_where(path), hi)
-        lo = schema.get("exclusiveMinimum")
-        if lo is not None and value <= lo:
-            return "%s must be > %s" % (_where(path), lo)
-        hi = schema.get("exclusiveMaximum")
-        if hi is not None and value >= hi:
-            return "%s must be < %s" % (_where(path), hi)
-    elif isinstance(value, str):
-        n = schema.get("minLength")
-        if n is not None and len(value) < n:
-            return "%s must be at least %d characters" % (_where(path), n)
-        n = schema.get("maxLength")
-        if n is not None and len(value) > n:
-            return "%s must be at most %d characters" % (_where(path), n)
-    elif isinstance(value, list):
-        n = schema.get("minItems")
-        if n is not None and len(value) < n:
-            return "%s must have at least %d items" % (_where(path), n)
-        n = schema.get("maxItems")
-        if n is not None and len(value) > n:
-            return "%s must have at most %d items" % (_where(path), n)
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                err = check(items, item, "%s[%d]" % (_where(path), i))
-                if err:
-                    return err
-    elif isinstance(value, dict):
-        for name in schema.get("required", ()):
-            if name not in value:
-                return "%s is required" % (path + "." + name if path else name)
-        props = schema.get("properties") or _NONE
-        extra = schema.get("additionalProperties", True)
-        for name in value:
-            sub = props.get(name)
-            where = path + "." + name if path else name
-            if sub is None:
-                if extra is False:
-                    return "%s is not an accepted argument (accepted: %s)" % (
-                        where,
-                        ", ".join(props) or "none",
-                    )
-                if isinstance(extra, dict):
-                    sub = extra
-                else:
-                    continue
-            err = check(sub, value[name], where)
-            if err:
-                return err
     return None
+
+
+def _check_number(schema, value, path):
+    bound = schema.get("minimum")
+    if bound is not None and value < bound:
+        return "%s must be >= %s" % (_where(path), bound)
+    bound = schema.get("maximum")
+    if bound is not None and value > bound:
+        return "%s must be <= %s" % (_where(path), bound)
+    bound = schema.get("exclusiveMinimum")
+    if bound is not None and value <= bound:
+        return "%s must be > %s" % (_where(path), bound)
+    bound = schema.get("exclusiveMaximum")
+    if bound is not None and value >= bound:
+        return "%s must be < %s" % (_where(path), bound)
+    return None
+
+
+# A length's keywords and messages: a string's, an array's.
+_CHARACTERS = ("minLength", "maxLength", "%s must be at least %d characters", "%s must be at most %d characters")
+_ITEMS = ("minItems", "maxItems", "%s must have at least %d items", "%s must have at most %d items")
+
+
+def _check_length(schema, n, path, words):
+    bound = schema.get(words[0])
+    if bound is not None and n < bound:
+        return words[2] % (_where(path), bound)
+    bound = schema.get(words[1])
+    if bound is not None and n > bound:
+        return words[3] % (_where(path), bound)
+    return None
+
+
+def _check_list(schema, value, path):
+    err = _check_length(schema, len(value), path, _ITEMS)
+    items = schema.get("items")
+    if err or not isinstance(items, dict):
+        return err
+    i = 0
+    while i < len(value) and not err:
+        err = check(items, value[i], "%s[%d]" % (_where(path), i))
+        i += 1
+    return err
+
+
+def _missing(schema, value, path):
+    # The first required member value lacks, as a message; None when it has them all.
+    required = schema.get("required", ())
+    i = 0
+    while i < len(required):
+        if required[i] not in value:
+            return "%s is required" % _join(path, required[i])
+        i += 1
+    return None
+
+
+def _check_members(schema, value, path):
+    for name in value:
+        err = _check_member(schema, value, name, path)
+        if err:
+            return err
+    return None
+
+
+def _check_member(schema, value, name, path):
+    # One member against its property schema, else additionalProperties.
+    props = schema.get("properties") or _NONE
+    sub = props.get(name)
+    if sub is None:
+        sub = schema.get("additionalProperties", True)
+        if sub is False:
+            return "%s is not an accepted argument (accepted: %s)" % (_join(path, name), ", ".join(props) or "none")
+        if not isinstance(sub, dict):
+            return None
+    return check(sub, value[name], _join(path, name))
+
+
+def _join(path, name):
+    return path + "." + name if path else name
