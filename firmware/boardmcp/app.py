@@ -14,7 +14,7 @@ _WATCHDOG_PARKED_MS = const(0x7FFFFFFF)  # a watchdog cannot be stopped: after C
 SUPERVISE_MS = const(1000)  # how often the server's health is checked and the watchdog fed
 CONSOLE_RETRY_MS = const(50)  # before trying again to load the console transport on a full heap
 TIGHT_HEAP = const(65536)  # a board with less free heap once booted collects early ...
-EARLY_GC = const(6144)  # ... after every this many bytes allocated
+EARLY_GC = const(4096)  # ... after every this many bytes allocated
 
 
 def main():
@@ -33,10 +33,10 @@ def main():
         # the next module load. On the emulated esp32 (50 KB free once booted) that halved the
         # soak's out-of-memory failures; a roomy board (esp32c3: 70 KB, no failures either way)
         # gains nothing from it and, collecting twice a request, answers in twice the time.
-        # EARLY_GC is the most the esp32 soak bears (with turns): at 8 KB its 1,000-request run
-        # failed 3 times in 14 (a new connection found no block), at 6 KB none in 30 (with line
-        # numbers in the code, 2 KB less free heap: 1 in 14); each KB more is fewer collections
-        # per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
+        # EARLY_GC is what the esp32 soak bears (with turns): its 1,000-request run failed (a
+        # request found no block) 3 times in 14 at 8 KB; at 6 KB 2 in 15 (none in 30 a session
+        # earlier: the rate moves with the heap's layout); at 4 KB none in 20. Each KB more is
+        # fewer collections per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
         gc.threshold(EARLY_GC)
         # And serve one request at a time (Server.turn): five clients' requests half-served at
         # once left the esp32 soak no heap for any of them (24-51 failures per 4,000; none since).
