@@ -3,7 +3,7 @@ import _boardsim
 from machine import _pin_id
 
 # Devices hang off a pair of pins (sim.json "i2c": [{"name", "sda", "scl", "devices"}]);
-# each is a register-level model in _dev_<type>.py, imported only when its bus is first used.
+# each is a register-level model in _dev_<type>.py.
 # Errors are the esp32 port's: no ACK -> OSError(ENODEV), a stuck bus -> OSError(ETIMEDOUT).
 _ENODEV = 19
 _ETIMEDOUT = 116
@@ -13,20 +13,19 @@ _I2C_PINS = {  # hardware I2C id -> default (scl, sda), per chip (ports/esp32/ma
     "esp32c3": ((9, 8),),
 }
 _buses = {}  # (scl, sda) -> [bus name, {address: device model}]
+# The wired buses and their devices exist from power-on (machine imports this module then, see
+# machine._power_on); a pair of pins with nothing wired is a bus of its own, without devices.
+for _spec in _boardsim.config().get("i2c", ()):
+    _buses[(_spec["scl"], _spec["sda"])] = [
+        _spec["name"],
+        {dev["address"]: __import__("_dev_" + dev["type"]).Device(dev) for dev in _spec["devices"]},
+    ]
 
 
 def _bus(scl, sda):
     bus = _buses.get((scl, sda))
     if bus is None:
-        devices = {}
-        name = "i2c:%d:%d" % (sda, scl)
-        for spec in _boardsim.config().get("i2c", ()):
-            if spec["sda"] == sda and spec["scl"] == scl:
-                name = spec["name"]
-                for dev in spec["devices"]:
-                    model = __import__("_dev_" + dev["type"])
-                    devices[dev["address"]] = model.Device(dev)
-        bus = _buses[(scl, sda)] = [name, devices]
+        bus = _buses[(scl, sda)] = ["i2c:%d:%d" % (sda, scl), {}]
     return bus
 
 

@@ -4,19 +4,11 @@
 # selected device drives; each device then sees the line.
 import _boardsim
 
-_buses = {}  # pin id -> [device models]
+_buses = {}  # pin id -> [device models], built at power-on (see the end of this module)
 
 
 def _devices(pin):
-    pin_id = pin._id
-    devs = _buses.get(pin_id)
-    if devs is None:
-        devs = _buses[pin_id] = []
-        for spec in _boardsim.config().get("onewire", ()):
-            if spec["pin"] == pin_id:
-                for dev in spec["devices"]:
-                    devs.append(__import__("_dev_" + dev["type"]).Device(dev))
-    return [d for d in devs if _boardsim.fault(d.name) != "absent"]
+    return [d for d in _buses.get(pin._id, ()) if _boardsim.fault(d.name) != "absent"]
 
 
 def reset(pin):
@@ -66,3 +58,10 @@ def crc8(data):
             if mix:
                 crc ^= 0x8C
     return crc
+
+
+# The wired devices, once crc8() exists (they use it): machine imports this module at power-on.
+for _spec in _boardsim.config().get("onewire", ()):
+    _buses.setdefault(_spec["pin"], []).extend(
+        __import__("_dev_" + dev["type"]).Device(dev) for dev in _spec["devices"]
+    )
