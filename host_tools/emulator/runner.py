@@ -208,8 +208,8 @@ class EmulatedBoard:
         sim = self.workdir / "sim"
         sim.mkdir(parents=True, exist_ok=True)
         # Compiled, as the firmware is: a module the VM compiles from source needs several times
-        # its size in heap while it does, and the sim loads its peripherals on first use, in the
-        # middle of a request, where a chip's C peripherals cost nothing.
+        # its size in heap while it does, and the sim loads a peripheral class (I2C, ADC, PWM) on
+        # its first use, in the middle of a request, where a chip's C peripherals cost nothing.
         compiler = find_mpy_cross()
         for src in SIM_SOURCES.glob("*.py"):
             mpy = compile_module(compiler, src, Path(src.name), "x64", self.workdir / ".mpy-cache", line_numbers=True)
