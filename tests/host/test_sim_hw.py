@@ -17,6 +17,23 @@ BUS = {
 }
 
 
+def test_wired_parts_are_there_from_power_on(sim) -> None:
+    """`import machine` is power-on: the parts sim.json wires are loaded then, as a chip's exist
+    from the start, and not at the first request that uses them, in a heap the firmware has
+    fragmented; the peripheral classes of a board with no parts still load on first use."""
+    check = """
+        import sys
+        import machine
+        print(sorted(m for m in ("_machine_i2c", "_dev_bme280", "_dev_sht4x", "_onewire", "_dev_ds18b20")
+                     if m in sys.modules))
+        """
+    wire = {"name": "probe", "pin": 4, "devices": [{"type": "ds18b20", "name": "probe"}]}
+    sim.configure(i2c=[BUS], onewire=[wire])
+    assert sim.ok(check) == ["['_dev_bme280', '_dev_ds18b20', '_dev_sht4x', '_machine_i2c', '_onewire']"]
+    sim.configure(i2c=[dict(BUS, devices=[])])
+    assert sim.ok(check) == ["[]"]
+
+
 def test_i2c_default_pins_scan_and_register_reads(sim) -> None:
     sim.configure(i2c=[BUS])
     out = sim.ok(
