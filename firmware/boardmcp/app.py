@@ -35,8 +35,8 @@ def main():
         # gains nothing from it and, collecting twice a request, answers in twice the time.
         # EARLY_GC is what the esp32 soak bears (with turns): its 1,000-request run failed (a
         # request found no block) 3 times in 14 at 8 KB; at 6 KB 2 in 15 (none in 30 a session
-        # earlier: the rate moves with the heap's layout); at 4 KB none in 20. Each KB more is
-        # fewer collections per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
+        # earlier: the rate moves with the heap's layout); at 4 KB none in 20 (2 in 36 a session
+        # later). Each KB more is fewer collections per request (4 KB: 2.2, 6 KB: 1.5, callgrind).
         gc.threshold(EARLY_GC)
         # And serve one request at a time (Server.turn): five clients' requests half-served at
         # once left the esp32 soak no heap for any of them (24-51 failures per 4,000; none since).
