@@ -52,6 +52,11 @@ def config():
     return _config
 
 
+def model(part):
+    # The register-level model (_dev_<type>.py) of a part sim.json wires to a bus or a pin.
+    return __import__("_dev_" + part["type"]).Device(part)
+
+
 def chip():
     return CHIPS[config()["chip"]]
 

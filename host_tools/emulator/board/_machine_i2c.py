@@ -18,7 +18,7 @@ _buses = {}  # (scl, sda) -> [bus name, {address: device model}]
 for _spec in _boardsim.config().get("i2c", ()):
     _buses[(_spec["scl"], _spec["sda"])] = [
         _spec["name"],
-        {dev["address"]: __import__("_dev_" + dev["type"]).Device(dev) for dev in _spec["devices"]},
+        {dev["address"]: _boardsim.model(dev) for dev in _spec["devices"]},
     ]
 
 

@@ -62,6 +62,4 @@ def crc8(data):
 
 # The wired devices, once crc8() exists (they use it): machine imports this module at power-on.
 for _spec in _boardsim.config().get("onewire", ()):
-    _buses.setdefault(_spec["pin"], []).extend(
-        __import__("_dev_" + dev["type"]).Device(dev) for dev in _spec["devices"]
-    )
+    _buses.setdefault(_spec["pin"], []).extend(_boardsim.model(dev) for dev in _spec["devices"])

@@ -349,9 +349,8 @@ def _power_on():
     # heap the firmware has fragmented may hold no block for their code (seen: a conformance
     # board with 95 KB free failed a 1,280 B allocation importing _dev_bme280).
     cfg = _boardsim.config()
-    for spec in cfg.get("i2c", ()):
-        if spec["devices"]:
-            __import__("_machine_i2c")
+    if any(bus["devices"] for bus in cfg.get("i2c", ())):
+        __import__("_machine_i2c")
     if cfg.get("onewire"):
         __import__("_onewire")
 
