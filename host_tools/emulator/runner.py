@@ -55,6 +55,9 @@ WORD_HEAP_BYTES = 11 * 1024
 # Everything the VM gets on top of the profile's heap.
 EMULATOR_HEAP_BYTES = SIM_HEAP_BYTES + WORD_HEAP_BYTES
 # The access point the emulated board can join, and the config staged to reach it.
+# The sim looks at its state files (faults, environment) at most every 20 ms (_boardsim.POLL_MS):
+# inject_fault() and set_environment() wait this long, so a change has taken effect once they return.
+STATE_SETTLE_S = 0.05
 DEFAULT_WIFI = {"ssid": "boardmcp-lab", "password": "emulated-wifi", "rssi": -52}
 ESPRESSIF_OUI = "24:0a:c4"
 
@@ -305,7 +308,8 @@ class EmulatedBoard:
         self._set_state("environment.json", name, values)
 
     def _set_state(self, file: str, name: str, value: Any) -> None:  # noqa: ANN401
-        # One entry of a JSON file in the state dir, which the sim re-reads while the board runs.
+        # One entry of a JSON file in the state dir, which the sim re-reads while the board runs
+        # (within STATE_SETTLE_S).
         # With no entry left the file goes: the sim's check of a missing file costs the least heap.
         path = self.workdir / "state" / file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,10 +320,11 @@ class EmulatedBoard:
             entries[name] = value
         if not entries:
             path.unlink(missing_ok=True)
-            return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries))
-        tmp.replace(path)
+        else:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entries))
+            tmp.replace(path)
+        time.sleep(STATE_SETTLE_S)
 
     def _take_reset_request(self) -> int | None:
         path = self.workdir / "sim" / "reset_request"

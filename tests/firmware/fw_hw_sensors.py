@@ -3,6 +3,7 @@
 # I2C bus and 1-Wire pin (tests/firmware/test_on_vm.py BENCH): readings in SI units within
 # physical ranges, chip-id mismatches and absent parts as clear errors, injected CRC faults caught.
 import json
+import time
 
 import _boardsim
 import onewire
@@ -52,6 +53,7 @@ def _word(v):
 def _faults(faults):
     with open(_boardsim.state_path("faults.json"), "w") as f:
         json.dump(faults, f)
+    time.sleep_ms(_boardsim.POLL_MS + 5)  # the sim looks again within POLL_MS
 
 
 def _raises(exc, fn, *args):

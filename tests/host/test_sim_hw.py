@@ -80,7 +80,8 @@ def test_faults_apply_from_the_next_transaction_and_clear(sim) -> None:
     faults = sim.state / "faults.json"
     proc = sim.run(
         f"""
-        import sys
+        import time
+        import _boardsim
         from machine import I2C
         i2c = I2C(0)
         def attempt(what):
@@ -92,6 +93,7 @@ def test_faults_apply_from_the_next_transaction_and_clear(sim) -> None:
         def fault(d):
             with open({str(faults)!r}, "w") as f:
                 f.write(d)
+            time.sleep_ms(_boardsim.POLL_MS + 5)  # the sim looks again within POLL_MS
         fault('{{"env": "absent"}}'); attempt(i2c.scan); attempt(lambda: i2c.readfrom_mem(0x76, 0xD0, 1))
         fault('{{"i2c0": "stuck"}}'); attempt(i2c.scan); attempt(lambda: i2c.readfrom_mem(0x44, 0, 1))
         fault('{{"rh": "crc"}}'); i2c.writeto(0x44, b"\\xfd"); d = i2c.readfrom(0x44, 6)

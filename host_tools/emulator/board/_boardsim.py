@@ -4,6 +4,7 @@
 import json
 import os
 import random
+import time
 
 # The VM process *is* the board, so a reset ends it and the runner starts a new one.
 # `sys.exit()` cannot do that: under `micropython -i main.py` a SystemExit from main.py
@@ -91,24 +92,41 @@ ADC_PINS = {
 }
 
 
-_NO_FAULTS = {}  # read only
-_faults_path = None
+# Tests change what the hardware does while the board runs, through JSON files in the state dir
+# (EmulatedBoard.inject_fault, set_environment). A file is looked at again at most every POLL_MS:
+# looking costs heap (a missing file's stat() raises, about 300 B with its traceback), and what
+# the sim allocates is counted in every request the firmware serves, where a chip's C modules
+# allocate nothing to check their hardware. So a change takes effect within POLL_MS, and whoever
+# writes one waits longer than that before relying on it (the runner waits STATE_SETTLE_S).
+POLL_MS = 20
+_state = {}  # file name -> [when last read (ticks_ms), its contents or None (no file)]
+
+
+def _read_state(name):
+    # A state file's contents (parsed JSON), or None when there is none; at most POLL_MS old.
+    entry = _state.get(name)
+    if entry is None or time.ticks_diff(time.ticks_ms(), entry[0]) >= POLL_MS:
+        entry = _state[name] = [time.ticks_ms(), _load_state(name)]
+    return entry[1]
+
+
+def _load_state(name):
+    # Apart from _read_state(), whose frame then fits the C stack (the VM puts a frame of more than
+    # 11 words, a try's included, on the heap): looking up the cached entry allocates nothing.
+    try:
+        with open(state_path(name)) as f:
+            return json.load(f)
+    except OSError:
+        return None
 
 
 def faults():
-    # Every injected fault, {name: fault}. Tests write faults.json in the state dir while the
-    # board runs, so it is re-read on every call; the runner deletes it when the last fault is
-    # repaired, so a healthy board pays one failed stat() per check: what the sim allocates is
-    # counted in every request the firmware serves, and a chip's I2C allocates almost nothing.
-    global _faults_path
-    if _faults_path is None:
-        _faults_path = state_path("faults.json")
-    try:
-        os.stat(_faults_path)
-        with open(_faults_path) as f:
-            return json.load(f)
-    except OSError:
-        return _NO_FAULTS
+    # Every injected fault, {name: fault}; the runner deletes faults.json once the last fault is
+    # repaired.
+    return _read_state("faults.json") or _NO_FAULTS
+
+
+_NO_FAULTS = {}  # read only
 
 
 def fault(name):
@@ -119,15 +137,16 @@ def fault(name):
 
 def environment(name):
     # What a test fixed a device's sensed values to ({"lux": 900}), or None: environment.json in
-    # the state dir (EmulatedBoard.set_environment), re-read on every measurement.
-    try:
-        with open(state_path("environment.json")) as f:
-            return json.load(f).get(name)
-    except OSError:
-        return None
+    # the state dir (EmulatedBoard.set_environment).
+    env = _read_state("environment.json")
+    return None if env is None else env.get(name)
 
 
 def drift(value, step, lo, hi):
-    # One step of a bounded random walk: how a reading wanders between samples.
-    value += (random.getrandbits(8) - 127.5) * step / 128
+    # One step of a bounded random walk: how a reading wanders between samples. An integer (a raw
+    # ADC count) walks in integers: a float is a heap object on the VM, a chip's counter is not.
+    if isinstance(step, int):
+        value += ((random.getrandbits(8) - 128) * step + 64) >> 7
+    else:
+        value += (random.getrandbits(8) - 127.5) * step / 128
     return lo if value < lo else hi if value > hi else value

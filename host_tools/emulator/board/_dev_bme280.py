@@ -13,7 +13,7 @@ _CALIB_H = (75, 370, 0, 313, 50, 30)  # dig_H1..dig_H6
 class Device(Registers):
     def __init__(self, spec):
         super().__init__(spec, 256)
-        self.raw = [510000.0, 415148.0, 28500.0]  # adc_T, adc_P, adc_H
+        self.raw = [510000, 415148, 28500]  # adc_T, adc_P, adc_H (integers walk in integers)
         self.reset()
 
     def reset(self):
@@ -50,8 +50,15 @@ class Device(Registers):
         raw[0] = _boardsim.drift(raw[0], 40, 500500, 519500)
         raw[1] = _boardsim.drift(raw[1], 30, 410000, 420000)
         raw[2] = _boardsim.drift(raw[2], 30, 26000, 31000)
-        t, p, h = int(raw[0]), int(raw[1]), int(raw[2])
+        self._put20(0xF7, raw[1])
+        self._put20(0xFA, raw[0])
         r = self.regs
-        r[0xF7:0xFA] = bytes(((p >> 12) & 0xFF, (p >> 4) & 0xFF, (p & 0x0F) << 4))
-        r[0xFA:0xFD] = bytes(((t >> 12) & 0xFF, (t >> 4) & 0xFF, (t & 0x0F) << 4))
-        r[0xFD:0xFF] = bytes((h >> 8, h & 0xFF))
+        r[0xFD] = raw[2] >> 8
+        r[0xFE] = raw[2] & 0xFF
+
+    def _put20(self, reg, v):
+        # A 20-bit ADC value as the part lays it out: msb, lsb, xlsb (bits 7..4).
+        r = self.regs
+        r[reg] = (v >> 12) & 0xFF
+        r[reg + 1] = (v >> 4) & 0xFF
+        r[reg + 2] = (v & 0x0F) << 4

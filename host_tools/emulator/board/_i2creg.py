@@ -12,8 +12,8 @@ class Registers:
 
     def write(self, data):
         self.ptr = data[0]
-        for b in data[1:]:
-            self.store(self.ptr, b)
+        for i in range(1, len(data)):  # no slice: a transaction allocates nothing a chip's would not
+            self.store(self.ptr, data[i])
             self.ptr += 1
 
     def store(self, reg, value):

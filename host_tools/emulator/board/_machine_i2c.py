@@ -13,6 +13,7 @@ _I2C_PINS = {  # hardware I2C id -> default (scl, sda), per chip (ports/esp32/ma
     "esp32c3": ((9, 8),),
 }
 _buses = {}  # (scl, sda) -> [bus name, {address: device model}]
+_reg = bytearray(1)  # see I2C._mem
 # The wired buses and their devices exist from power-on (machine imports this module then, see
 # machine._power_on); a pair of pins with nothing wired is a bus of its own, without devices.
 for _spec in _boardsim.config().get("i2c", ()):
@@ -88,19 +89,33 @@ class I2C:
     def readfrom_into(self, addr, buf, stop=True):
         buf[:] = self._device(addr).read(len(buf))
 
+    # The register transactions allocate little more than their result, as the port's C does:
+    # what the sim allocates is counted in every request the firmware serves. Hence one reused
+    # buffer for an 8-bit register address (no model keeps what it is handed) and small frames.
     def _mem(self, memaddr, addrsize):
+        if addrsize == 8:
+            _reg[0] = memaddr & 0xFF
+            return _reg
         return memaddr.to_bytes(addrsize // 8, "big")
 
-    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+    def _at(self, addr, memaddr, addrsize):
+        # The device at addr with its register pointer set to memaddr.
         dev = self._device(addr)
         dev.write(self._mem(memaddr, addrsize))
-        return dev.read(nbytes)
+        return dev
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        return self._at(addr, memaddr, addrsize).read(nbytes)
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
-        buf[:] = self.readfrom_mem(addr, memaddr, len(buf), addrsize=addrsize)
+        buf[:] = self._at(addr, memaddr, addrsize).read(len(buf))
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
-        self._device(addr).write(self._mem(memaddr, addrsize) + bytes(buf))
+        head = self._mem(memaddr, addrsize)
+        data = bytearray(len(head) + len(buf))
+        data[: len(head)] = head
+        data[len(head) :] = buf
+        self._device(addr).write(data)
 
     # Primitive operations: start, address byte and data through write(), readinto(), stop.
     def start(self):

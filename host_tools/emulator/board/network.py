@@ -44,6 +44,9 @@ MODE_LR = 8
 _CONNECT_MS = 300  # association + DHCP on a quiet network
 _AP_IP = ("192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0")
 
+_HIDDEN = ("active", "status", "since", "rssi")  # an interface's state that config() does not show
+_NO_ADDR = ("0.0.0.0",) * 4
+
 _hostname = None
 _country = "01"
 
@@ -62,6 +65,18 @@ def country(code=None):
     if code is None:
         return _country
     _country = code
+
+
+_sta_addr = None
+
+
+def _sta_ip():
+    # The joined station's (address, mask, gateway, DNS): sim.json's "ip" for all but the mask.
+    global _sta_addr
+    if _sta_addr is None:
+        ip = _boardsim.config().get("ip", "127.0.0.1")
+        _sta_addr = (ip, "255.255.255.0", ip, ip)
+    return _sta_addr
 
 
 def _mac(offset):
@@ -110,7 +125,7 @@ class WLAN:
                 "pm": WLAN.PM_PERFORMANCE,
                 "protocol": WLAN.PROTOCOL_DEFAULT,
                 "max_clients": 10,
-                "rssi": _boardsim.config()["wifi"].get("rssi", -55),
+                "rssi": _boardsim.config()["wifi"].get("rssi", -55) * 4,  # quarter dB (_rssi)
             }
         self._s = WLAN._ifs[interface_id]
 
@@ -163,14 +178,19 @@ class WLAN:
         if param == "rssi":
             if not self.isconnected():
                 raise OSError("STA not connected")
-            # A slow random walk around the configured level, as a real link wanders.
-            base = _boardsim.config()["wifi"].get("rssi", -55)
-            r = self._s["rssi"] + random.getrandbits(2) - 1.5
-            self._s["rssi"] = min(base + 4, max(base - 4, r))
-            return int(self._s["rssi"])
+            return self._rssi()
         if param == "stations":
             return []
         raise ValueError("unknown status param")
+
+    def _rssi(self):
+        # A slow random walk around the configured level, as a real link wanders: in quarter dB,
+        # integers only (a float is a heap object on the VM, and the port's C allocates nothing).
+        base = _boardsim.config()["wifi"].get("rssi", -55) * 4
+        q = self._s["rssi"] + random.getrandbits(2) * 2 - 3  # -0.75 .. +0.75 dB
+        q = min(base + 16, max(base - 16, q))  # within 4 dB of the configured level
+        self._s["rssi"] = q
+        return q >> 2
 
     def scan(self):
         if self._if != STA_IF:
@@ -183,28 +203,32 @@ class WLAN:
 
     def _addr(self):
         if self._if == AP_IF:
-            return _AP_IP if self._s["active"] else ("0.0.0.0",) * 4
+            return _AP_IP if self._s["active"] else _NO_ADDR
         if self.isconnected():
-            ip = _boardsim.config().get("ip", "127.0.0.1")
-            return (ip, "255.255.255.0", ip, ip)
-        return ("0.0.0.0",) * 4
+            return _sta_ip()
+        return _NO_ADDR
 
     def ifconfig(self, config=None):
         if config is None:
             return self._addr()
         raise OSError("static IP is not emulated")
 
+    # The query paths (ipconfig("addr4"), config("ssid"), status("rssi")) are what a serving
+    # board calls on every system_info: kept apart from the setters and with small frames, so
+    # they allocate about what the port's C does (the result), not a heap frame per call.
     def ipconfig(self, *args, **kwargs):
         if kwargs:
             return None  # accepted (dhcp4, ...) but the emulated address is fixed
         if len(args) != 1:
             raise TypeError("can query only one param")
-        key = args[0]
-        addr = self._addr()
+        return self._ipconfig(args[0])
+
+    def _ipconfig(self, key):
         if key == "addr4":
+            addr = self._addr()
             return (addr[0], addr[1])
         if key == "gw4":
-            return addr[2]
+            return self._addr()[2]
         if key == "dhcp4":
             return self._if == STA_IF
         if key == "has_dhcp4":
@@ -215,25 +239,29 @@ class WLAN:
         if args and kwargs:
             raise TypeError("either pos or kw args are allowed")
         if kwargs:
-            for k, v in kwargs.items():
-                if k in ("hostname", "dhcp_hostname"):
-                    hostname(v)
-                elif k == "essid":
-                    self._s["ssid"] = v
-                elif k == "password":
-                    self._s["key"] = v
-                elif k == "authmode":
-                    self._s["security"] = v
-                elif k in self._s and k not in ("active", "status", "since", "rssi"):
-                    self._s[k] = v
-                elif k == "mac":
-                    raise ValueError("setting the MAC is not emulated")
-                else:
-                    raise ValueError("unknown config param")
-            return None
+            return self._configure(kwargs)
         if len(args) != 1:
             raise TypeError("can query only one param")
-        k = args[0]
+        return self._config(args[0])
+
+    def _configure(self, kwargs):
+        for k, v in kwargs.items():
+            if k in ("hostname", "dhcp_hostname"):
+                hostname(v)
+            elif k == "essid":
+                self._s["ssid"] = v
+            elif k == "password":
+                self._s["key"] = v
+            elif k == "authmode":
+                self._s["security"] = v
+            elif k in self._s and k not in _HIDDEN:
+                self._s[k] = v
+            elif k == "mac":
+                raise ValueError("setting the MAC is not emulated")
+            else:
+                raise ValueError("unknown config param")
+
+    def _config(self, k):
         if k == "mac":
             return _mac(self._if)
         if k in ("hostname", "dhcp_hostname"):
@@ -244,6 +272,6 @@ class WLAN:
             k = "security"
         if k == "key" and self._if == STA_IF:
             raise ValueError("unknown config param")
-        if k in self._s and k not in ("active", "status", "since", "rssi"):
+        if k in self._s and k not in _HIDDEN:
             return self._s[k]
         raise ValueError("unknown config param")
