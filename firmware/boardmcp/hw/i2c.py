@@ -9,6 +9,7 @@ from machine import I2C, Pin, SoftI2C
 from . import CRCError
 
 _buses = {}  # profile bus id -> I2C object, made on first use
+_byte = bytearray(1)  # write()'s data, reused: the transaction copies it (no bytes and tuple per write)
 
 
 def bus(spec):
@@ -30,7 +31,8 @@ def read(i2c, addr, reg, n):
 
 def write(i2c, addr, reg, value):
     """Write one byte to register `reg`."""
-    i2c.writeto_mem(addr, reg, bytes((value,)))
+    _byte[0] = value
+    i2c.writeto_mem(addr, reg, _byte)
 
 
 def crc8(data, start=0, end=None):
