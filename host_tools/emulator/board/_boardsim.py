@@ -120,13 +120,13 @@ def _load_state(name):
         return None
 
 
+_NO_FAULTS = {}  # read only
+
+
 def faults():
     # Every injected fault, {name: fault}; the runner deletes faults.json once the last fault is
     # repaired.
     return _read_state("faults.json") or _NO_FAULTS
-
-
-_NO_FAULTS = {}  # read only
 
 
 def fault(name):

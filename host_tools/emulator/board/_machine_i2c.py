@@ -1,4 +1,5 @@
-# machine.I2C and machine.SoftI2C of the emulated board (loaded by machine on first use).
+# machine.I2C and machine.SoftI2C of the emulated board (loaded by machine at power-on when sim.json
+# wires parts to a bus, else on first use).
 import _boardsim
 from machine import _pin_id
 
