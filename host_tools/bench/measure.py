@@ -26,7 +26,7 @@ from host_tools.bench.client import (
     run_series,
 )
 from host_tools.bench.targets import BenchBoard, wait_serving
-from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, BoardError, find_micropython
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, RUN_MAIN, BoardError, find_micropython
 from host_tools.profiles import Profile
 
 Progress = Callable[[str], None]
@@ -272,7 +272,7 @@ def boot_to_serving(profile: Profile, workdir: Path, runs: int) -> tuple[float, 
         started = time.perf_counter()
         subprocess.run([argv[0], "-c", "pass"], env=env, cwd=fs, check=True)
         empties.append(time.perf_counter() - started)
-        argv += ["main.py"]
+        argv += RUN_MAIN
         proc = subprocess.Popen(
             argv, cwd=fs, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

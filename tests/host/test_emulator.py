@@ -95,6 +95,22 @@ def test_ctrl_c_interrupts_main_into_the_repl(board: EmulatedBoard) -> None:
         os.close(fd)
 
 
+def test_main_runs_as_on_a_chip(board: EmulatedBoard) -> None:
+    """main.py runs in the REPL's globals, with "" first on sys.path: modules load by relative
+    paths, as on a chip, so no module's __file__ (a qstr in the heap) holds the host's workdir."""
+    wait_for(board, "serving on")
+    fd = os.open(board.console, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"\x03")
+        wait_for(board, ">>> ")
+        os.write(fd, b"import sys, boardmcp\r")
+        os.write(fd, b"print('=', __file__, repr(sys.path[0]), boardmcp.__file__, 'port' in cfg['http'])\r")
+        wait_for(board, "= main.py '' boardmcp/__init__.mpy True\r\n")
+        assert str(board.workdir) not in board.console_log
+    finally:
+        os.close(fd)
+
+
 def test_machine_reset_reboots_with_main(board: EmulatedBoard) -> None:
     wait_for(board, "serving on")
     first_pid = board.pid

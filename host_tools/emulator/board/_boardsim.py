@@ -7,7 +7,7 @@ import random
 import time
 
 # The VM process *is* the board, so a reset ends it and the runner starts a new one.
-# `sys.exit()` cannot do that: under `micropython -i main.py` a SystemExit from main.py
+# `sys.exit()` cannot do that: under `micropython -i` a SystemExit from main.py
 # drops into the REPL, and a thread (the watchdog) cannot end the process at all. So the
 # VM writes the reset cause to `reset_request` beside sim.json and kills itself with
 # SIGUSR1, the one signal the runner reserves for "the board reset itself".
