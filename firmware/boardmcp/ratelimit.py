@@ -47,29 +47,43 @@ def wait_s(peer):
     until it may try again (for Retry-After)."""
     if not _per_s:
         return 0
-    key = _key(peer)
     now = time.ticks_ms()
-    slot = -1
-    oldest = 0
-    for i in range(SLOTS):
-        if _keys[i] == key:
-            slot = i
-            break
-        age = time.ticks_diff(now, _last[i]) if _keys[i] is not None else 0x3FFFFFFF
-        if age >= oldest:
-            oldest = age
-            slot = i
-    if _keys[slot] != key:
-        _keys[slot] = key
-        level = _cap
-    else:
-        # Elapsed ms times requests per second is exactly thousandths of a request. A negative
-        # elapsed time is a ticks wrap-around (away for days): a full bucket.
-        elapsed = time.ticks_diff(now, _last[slot])
-        level = _cap if elapsed < 0 else min(_cap, _level[slot] + min(elapsed, _cap) * _per_s)
+    slot = _slot(_key(peer), now)
+    level = _refilled(slot, now)
     _last[slot] = now
     if level >= _UNIT:
         _level[slot] = level - _UNIT
         return 0
     _level[slot] = level
     return ((_UNIT - level) // _per_s + 999) // 1000 or 1
+
+
+# Apart from wait_s(), so that each frame fits the C stack (one of more than 11 words, locals plus
+# expression stack, is heap allocated on every call).
+def _slot(key, now):
+    # The client's slot: its own, else the one heard from least recently, given to it full.
+    slot = -1
+    oldest = 0
+    for i in range(SLOTS):
+        if _keys[i] == key:
+            return i
+        age = _age(i, now)
+        if age >= oldest:
+            oldest = age
+            slot = i
+    _keys[slot] = key
+    _level[slot] = _cap
+    _last[slot] = now
+    return slot
+
+
+def _age(i, now):
+    # How long ago slot i's client was heard from (ms); an empty slot is the oldest of all.
+    return time.ticks_diff(now, _last[i]) if _keys[i] is not None else 0x3FFFFFFF
+
+
+def _refilled(slot, now):
+    # The slot's level now. Elapsed ms times requests per second is exactly thousandths of a
+    # request. A negative elapsed time is a ticks wrap-around (away for days): a full bucket.
+    elapsed = time.ticks_diff(now, _last[slot])
+    return _cap if elapsed < 0 else min(_cap, _level[slot] + min(elapsed, _cap) * _per_s)

@@ -58,6 +58,7 @@ PER_REQUEST = {
         "done",
     ),
     "registry.py": ("structured", "is_coroutine", "_served", "trim", "_unloadable"),
+    "ratelimit.py": ("wait_s", "_key", "_slot", "_age", "_refilled"),
     # A tool's arguments as an object without members (most tools): no heap frame. Members, items
     # and a list's length take one each (_check_members, _check_member, _check_list).
     "schema.py": (
