@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,12 +78,21 @@ def board_mac_hex(board: EmulatedBoard) -> str:
     return board_mac(board.profile.name).replace(":", "")
 
 
-def test_ctrl_c_interrupts_main_into_the_repl(board: EmulatedBoard) -> None:
+@contextmanager
+def interrupted(board: EmulatedBoard) -> Iterator[int]:
+    """The console (an fd) once Ctrl-C has ended the running main.py into the friendly REPL."""
     wait_for(board, "serving on")
     fd = os.open(board.console, os.O_RDWR | os.O_NOCTTY)
     try:
         os.write(fd, b"\x03")
         wait_for(board, ">>> ")
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def test_ctrl_c_interrupts_main_into_the_repl(board: EmulatedBoard) -> None:
+    with interrupted(board) as fd:
         os.write(fd, b"print(6 * 7)\r")
         wait_for(board, "42\r\n")
         assert "KeyboardInterrupt" in board.console_log
@@ -91,24 +101,16 @@ def test_ctrl_c_interrupts_main_into_the_repl(board: EmulatedBoard) -> None:
         wait_for(board, "serving on", count=2)
         assert "MPY: soft reboot\r\ntiny firmware booting, reset_cause 1" in board.console_log
         assert select.select([fd], [], [], 0)[0]  # the user side sees the output too
-    finally:
-        os.close(fd)
 
 
 def test_main_runs_as_on_a_chip(board: EmulatedBoard) -> None:
     """main.py runs in the REPL's globals, with "" first on sys.path: modules load by relative
     paths, as on a chip, so no module's __file__ (a qstr in the heap) holds the host's workdir."""
-    wait_for(board, "serving on")
-    fd = os.open(board.console, os.O_RDWR | os.O_NOCTTY)
-    try:
-        os.write(fd, b"\x03")
-        wait_for(board, ">>> ")
+    with interrupted(board) as fd:
         os.write(fd, b"import sys, boardmcp\r")
         os.write(fd, b"print('=', __file__, repr(sys.path[0]), boardmcp.__file__, 'port' in cfg['http'])\r")
         wait_for(board, "= main.py '' boardmcp/__init__.mpy True\r\n")
         assert str(board.workdir) not in board.console_log
-    finally:
-        os.close(fd)
 
 
 def test_machine_reset_reboots_with_main(board: EmulatedBoard) -> None:
