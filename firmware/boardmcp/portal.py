@@ -183,11 +183,11 @@ class Portal:
         """(status, page) for a parsed request."""
         lines = head.split("\r\n")
         parts = lines[0].split(" ")
-        headers = {}  # as auth.Guard reads them: lower-case bytes names, str values
+        headers = {}  # as auth.Guard reads them: lower-case bytes names, bytes values
         for line in lines[1:]:
             k, _, v = line.partition(":")
-            headers[k.strip().lower().encode()] = v.strip()
-        refused = self.guard.check(headers)
+            headers[k.strip().lower().encode()] = v.strip().encode()
+        refused = self.guard.check(headers.get)
         if refused:
             return refused[0], refused[1]
         if len(parts) != 3:

@@ -55,10 +55,16 @@ TURN_MAX_MS = const(1000)
 _MAX_TICKET = const(0x3FFFFFFF)  # tickets stay small ints (no heap)
 
 
-def is_modern(version_header):
+def is_modern(headers):
     """Era routing on HTTP: no MCP-Protocol-Version header, or a handshake one, means the
-    handshake era; any other value (even garbage) takes the modern path, which rejects it."""
-    return version_header is not None and version_header not in _LEGACY_HEADER_VERSIONS
+    handshake era; any other value (even garbage) takes the modern path, which rejects it.
+    `headers`: the request's (transport.http.Headers), compared without making a string."""
+    if b"mcp-protocol-version" not in headers:
+        return False
+    for version in _LEGACY_HEADER_VERSIONS:
+        if headers.equals(b"mcp-protocol-version", version):
+            return False
+    return True
 
 
 def unsupported_version(requested):
@@ -457,16 +463,23 @@ def _envelope_missing():
 
 def _check_routing_headers(msg, params, headers, version):
     # HTTP: MCP-Protocol-Version, Mcp-Method and Mcp-Name must say what the body says.
-    if headers.get(b"mcp-protocol-version") != version:
+    if not headers.equals(b"mcp-protocol-version", version):
         raise _mismatch("MCP-Protocol-Version")
     method = msg["method"]
-    if headers.get(b"mcp-method") != method:
+    if not headers.equals(b"mcp-method", method):
         raise _mismatch("Mcp-Method")
     field = _NAME_FIELD.get(method)
     if field is not None:
         value = params.get(field)
-        if value is not None and decode_header_value(headers.get(b"mcp-name")) != value:
+        if value is not None and not _names(headers, value):
             raise _mismatch("Mcp-Name")
+
+
+def _names(headers, value):
+    # Does Mcp-Name say value, as sent or Base64-encoded? (A plain one is compared making no string.)
+    if headers.equals(b"mcp-name", value) and not value.startswith("=?base64?"):
+        return True
+    return decode_header_value(headers.get(b"mcp-name")) == value
 
 
 _HANDSHAKE = {

@@ -6,6 +6,7 @@ import time
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, ToolError, is_coroutine, structured
 from boardmcp.server import TURN_MAX_MS, Server, decode_header_value, is_modern
+from boardmcp.transport.http import Headers
 
 V = "2026-07-28"
 K_VERSION = "io.modelcontextprotocol/protocolVersion"
@@ -43,12 +44,17 @@ def _sent(result):
     return json.loads(jsonrpc.result(1, result))["result"]
 
 
+def _fields(fields):
+    # A request head with these fields, as the HTTP transport hands it to the server.
+    head = b"POST /mcp HTTP/1.1" + b"".join(b"\r\n%s: %s" % (k, v.encode()) for k, v in fields.items())
+    return Headers(head, head.find(b"\r\n") if fields else len(head))
+
+
 def _headers(method, name=None, version=V):
-    # As transport.http.Headers serves them: lower-case bytes names, str values.
-    h = {b"mcp-protocol-version": version, b"mcp-method": method}
+    h = {b"MCP-Protocol-Version": version, b"Mcp-Method": method}
     if name is not None:
-        h[b"mcp-name"] = name
-    return h
+        h[b"Mcp-Name"] = name
+    return _fields(h)
 
 
 def _run(srv, msg, modern=False, headers=None, session=None, out=None):
@@ -65,10 +71,13 @@ def _error(fn):
 
 
 def test_era_routing_by_version_header():
-    assert not is_modern(None)
+    assert not is_modern(_fields({}))
     for v in ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"):
-        assert not is_modern(v)
-    assert is_modern(V) and is_modern("v999.0.0")
+        assert not is_modern(_fields({b"MCP-Protocol-Version": v}))
+        assert is_modern(_fields({b"MCP-Protocol-Version": v + "x"}))
+    assert is_modern(_fields({b"mcp-protocol-version": V})) and is_modern(_fields({b"MCP-Protocol-Version": "v999"}))
+    # A repeated field is its values joined (RFC 9110): no longer a handshake version.
+    assert is_modern(_fields({b"MCP-Protocol-Version": "2025-11-25", b"mcp-protocol-version": "2025-11-25"}))
 
 
 def test_initialize_negotiates_handshake_versions():
@@ -158,10 +167,10 @@ def test_discover_and_modern_results():
 def test_modern_ladder_order():
     srv = _server()
     bare = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {K_VERSION: V}}}
-    assert _error(lambda: _run(srv, bare, True, {})).code == jsonrpc.INVALID_PARAMS
+    assert _error(lambda: _run(srv, bare, True, _fields({}))).code == jsonrpc.INVALID_PARAMS
     msg = _req("tools/list", modern=True)
     assert _error(lambda: _run(srv, msg, True, _headers("prompts/list"))).code == -32020
-    assert _error(lambda: _run(srv, msg, True, {b"mcp-protocol-version": V})).code == -32020
+    assert _error(lambda: _run(srv, msg, True, _fields({b"mcp-protocol-version": V}))).code == -32020
     call = _req("tools/call", {"name": "double", "arguments": {"n": 1}}, modern=True)
     assert _error(lambda: _run(srv, call, True, _headers("tools/call"))).code == -32020
     assert _error(lambda: _run(srv, call, True, _headers("tools/call", "wrong"))).code == -32020
@@ -191,10 +200,10 @@ def test_header_values_base64_sentinel():
 def test_modern_notifications_need_a_served_version():
     srv = _server()
     note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    srv.accept(note, False, True, None, {b"mcp-protocol-version": V})
-    assert _error(lambda: srv.accept(note, False, True, None, {b"mcp-protocol-version": "v9"})).code == -32022
+    srv.accept(note, False, True, None, _fields({b"mcp-protocol-version": V}))
+    assert _error(lambda: srv.accept(note, False, True, None, _fields({b"mcp-protocol-version": "v9"}))).code == -32022
     resp = {"jsonrpc": "2.0", "id": 1, "result": {}}
-    assert _error(lambda: srv.accept(resp, True, True, None, {b"mcp-protocol-version": V})).code == -32600
+    assert _error(lambda: srv.accept(resp, True, True, None, _fields({b"mcp-protocol-version": V}))).code == -32600
     srv.accept(resp, True, False)
 
 

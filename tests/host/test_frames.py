@@ -24,7 +24,8 @@ PER_REQUEST = {
     "transport/http.py": (
         "_find",
         "get",
-        "_value",
+        "raw",
+        "equals",
         "_end",
         "_skip",
         "has",
@@ -51,6 +52,7 @@ PER_REQUEST = {
         "decode_header_value",
         "_check_envelope",
         "_check_routing_headers",
+        "_names",
         "_check_param_headers",
         "_tools_call",
         "_complete",

@@ -101,7 +101,7 @@ async def upgrade(http, conn, method, headers):
 
 def _refusal(http, method, headers):
     # None when this is an acceptable upgrade request, else (status, reason, extra headers).
-    refusal = http.guard.check(headers)
+    refusal = http.guard.check(headers.raw)
     if refusal is not None:
         extra = b'WWW-Authenticate: Bearer realm="boardmcp"\r\n' if refusal[0] == 401 else b""
         return refusal[0], refusal[1], extra
