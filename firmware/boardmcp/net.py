@@ -105,10 +105,13 @@ async def _rejoin(sta, ssid, password):
 def state():
     """Wi-Fi state for system_info: connected, ssid, ip, rssi_dbm, hostname."""
     sta = station()
-    up = sta.active() and sta.isconnected()
-    info = {"connected": up, "hostname": network.hostname()}
-    if up:
-        info["ssid"] = sta.config("ssid")
-        info["ip"] = sta.ipconfig("addr4")[0]
-        info["rssi_dbm"] = sta.status("rssi")
-    return info
+    if not (sta.active() and sta.isconnected()):
+        return {"connected": False, "hostname": network.hostname()}
+    # One literal: a dict grown key by key reallocates its table on the way (twice as much heap).
+    return {
+        "connected": True,
+        "hostname": network.hostname(),
+        "ssid": sta.config("ssid"),
+        "ip": sta.ipconfig("addr4")[0],
+        "rssi_dbm": sta.status("rssi"),
+    }
