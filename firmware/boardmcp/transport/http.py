@@ -100,13 +100,21 @@ class Headers:
     str every index-taking find() or startswith() walks the UTF-8 from the start (measured on the
     VM: 10% of a tools/call's instructions). Values come back as str. A repeated field is joined
     with ", " (RFC 9110), so a duplicated routing header never matches. Valid while its request
-    is being served.
+    is being served. A connection reuses one for each of its requests (read(), clear()).
     """
 
-    def __init__(self, head, start):
-        self.head = head  # the request head as sent (bytes); its header lines begin at `start` ("\r\n")
+    def __init__(self, head=b"", start=0):
+        self.read(head, start)
+
+    def read(self, head, start):
+        """Take a request head as sent (bytes); its header lines begin at `start` ("\r\n")."""
+        self.head = head
         self.low = head.lower()
         self.start = start + 2
+
+    def clear(self):
+        """Let the last request's head go (an idle connection holds none)."""
+        self.head = self.low = b""
 
     # Few locals in each method: a call whose frame fits the C stack allocates nothing.
 
@@ -212,27 +220,28 @@ def _content_length(headers):
 _METHODS = ((b"POST", "POST"), (b"GET", "GET"), (b"DELETE", "DELETE"))  # no string per request
 
 
-def _parse_head(mv, head_end):
-    # Request line and header block -> (method, target, Headers). Raises _Reject when malformed.
-    # (Split in small functions, as on every per-request path: a frame of more than about 11
-    # words, locals plus stack, is heap allocated on every call.)
+def _parse_head(conn, mv, head_end):
+    # Request line and header block -> conn.method, conn.target, conn.headers. Raises _Reject
+    # when malformed. (Split in small functions, as on every per-request path: a frame of more
+    # than about 11 words, locals plus stack, is heap allocated on every call.)
     head = bytes(mv[:head_end])
     _check_utf8(head)
     eol = head.find(b"\r\n")
     if eol < 0:
         eol = head_end
-    sp1, sp2 = _request_line(head, eol)
+    _request_line(conn, head, eol)
     _check_fields(head, eol)
-    return _method(head, sp1), str(head[sp1 + 1 : sp2], "utf-8"), Headers(head, eol)
+    conn.headers.read(head, eol)
 
 
-def _request_line(head, eol):
-    # Where the request line's two spaces are; _Reject unless it is "METHOD TARGET HTTP/1.x".
+def _request_line(conn, head, eol):
+    # conn.method and conn.target; _Reject unless the line is "METHOD TARGET HTTP/1.x".
     sp1 = head.find(b" ", 0, eol)
     sp2 = head.find(b" ", sp1 + 1, eol)
     if sp1 <= 0 or sp2 < 0 or not head.startswith(b"HTTP/1.", sp2 + 1) or head.find(b" ", sp2 + 1, eol) >= 0:
         raise _Reject(400, "Malformed request line")
-    return sp1, sp2
+    conn.method = _method(head, sp1)
+    conn.target = str(head[sp1 + 1 : sp2], "utf-8")
 
 
 def _check_utf8(head):
@@ -541,9 +550,9 @@ class HTTPServer:
                 first = False
             filled += n
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
-        method, target, headers = _parse_head(mv, head_end)
+        _parse_head(conn, mv, head_end)
         body_start = head_end + 4
-        end = body_start + _content_length(headers)
+        end = body_start + _content_length(conn.headers)
         if end == body_start:
             body = _NO_BODY
         elif end <= len(buf):
@@ -561,11 +570,12 @@ class HTTPServer:
             end = filled  # everything buffered belonged to this body
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
-        keep = not headers.has(b"connection", b"close")
+        conn.keep = not conn.headers.has(b"connection", b"close")
         buf = mv = part = None  # the handler may be a GET stream, which gives the buffer up
         conn.pipelined = filled > end  # bytes of the next request follow this one's in the buffer
-        keep = await self._route(conn, method, target, headers, body, keep)
+        keep = await self._route(conn, body)
         body = None
+        conn.done()
         if not keep:
             return -1
         # Move any pipelined bytes of the next request to the front of the buffer.
@@ -618,38 +628,40 @@ class HTTPServer:
             self.server.done(conn.turn)
             conn.turn = 0
 
-    def _route(self, conn, method, target, headers, body, keep):
+    def _route(self, conn, body):
         # The coroutine that answers one parsed request (it returns False when the connection
-        # must close after it): chosen here without one of its own.
-        extra = b"" if keep else b"Connection: close\r\n"
+        # must close after it): chosen here without one of its own. The request's state is on
+        # conn (method, target, headers, keep; extra and modern set here): passed as arguments,
+        # it made this frame and the handlers' too big for the C stack.
+        conn.extra = b"" if conn.keep else b"Connection: close\r\n"
         wait = ratelimit.wait_s(conn.peer)
         if wait:
-            extra += b"Retry-After: %d\r\n" % wait
-            return _sent(conn, keep, 429, _problem("Too many requests; slow down"), extra)
-        if target == "/ws" or target.startswith("/ws?"):
+            return _sent(conn, 429, _problem("Too many requests; slow down"), b"Retry-After: %d\r\n" % wait)
+        path = _path(conn.target)
+        if path == "/ws":
             self._pass(conn)  # a WebSocket takes a turn for each of its requests
             gc.collect()  # so the module loads into low holes, not across the largest free block
-            upgrade = self.server.registry.cold("transport.ws.upgrade")  # first WebSocket client
-            return upgrade(self, conn, method, headers)
-        q = target.find("?")
-        if (target if q < 0 else target[:q]) != self.path:
-            return _sent(conn, keep, 404, _problem("Not found: MCP is served at " + self.path), extra)
-        refusal = self.guard.check(headers.raw)
-        if refusal is not None:
-            status, reason = refusal
-            if status == 401:
-                extra += b'WWW-Authenticate: Bearer realm="boardmcp"\r\n'
-            return _sent(conn, keep, status, _problem(reason), extra)
-        modern = self.server.is_modern(headers)
+            return self.server.registry.cold("transport.ws.upgrade")(self, conn)  # first WebSocket client
+        if path != self.path:
+            return _sent(conn, 404, _problem("Not found: MCP is served at " + self.path), b"")
+        return self._admit(conn, body)
+
+    def _admit(self, conn, body):
+        # A request for MCP: the Guard's checks, then its era and method.
+        method = self.guard.check(conn.headers.raw)
+        if method is not None:
+            return _refused(conn, method)
+        conn.modern = self.server.is_modern(conn.headers)
+        method = conn.method
         if method == "POST":
-            return self._post(conn, headers, body, modern, extra, keep)
-        if method == "GET" and not modern:
-            return self._get_stream(conn, headers, extra, keep)
-        if method == "DELETE" and not modern:
-            return self._delete(conn, headers, extra, keep)
+            return self._post(conn, body)
+        if method == "GET" and not conn.modern:
+            return self._get_stream(conn)
+        if method == "DELETE" and not conn.modern:
+            return self._delete(conn)
         # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
-        allow = b"Allow: POST\r\n" if modern else b"Allow: GET, POST, DELETE\r\n"
-        return _sent(conn, keep, 405, _problem("Method not allowed"), extra + allow)
+        allow = b"Allow: POST\r\n" if conn.modern else b"Allow: GET, POST, DELETE\r\n"
+        return _sent(conn, 405, _problem("Method not allowed"), allow)
 
     def _session(self, headers):
         # Handshake era: the session a request names; _NoSession when it names none or a dead one.
@@ -661,18 +673,20 @@ class HTTPServer:
             raise _NoSession(404, "Session not found or ended: initialize again")
         return session
 
-    async def _post(self, conn, headers, body, modern, extra, keep):
+    async def _post(self, conn, body):
+        headers = conn.headers
         if not headers.starts(b"content-type", b"application/json"):
-            await conn.send(415, _problem("Content-Type must be application/json"), extra)
-            return keep
+            await conn.send(415, _problem("Content-Type must be application/json"), conn.extra)
+            return conn.keep
         if b"accept" in headers and not _accepts(headers):
-            await conn.send(406, _problem("Accept must include application/json and text/event-stream"), extra)
-            return keep
+            await conn.send(406, _problem("Accept must include application/json and text/event-stream"), conn.extra)
+            return conn.keep
         server = self.server
+        modern = conn.modern
         rid = None
         session = None
         opened = None  # the session this request creates (initialize)
-        reply = _Reply(conn, extra)
+        reply = conn.reply()
         try:
             if body is _NO_ROOM:
                 raise MemoryError()  # its body had no room: answered as a body too large to parse
@@ -686,8 +700,8 @@ class HTTPServer:
                 self._release(conn)
             if isinstance(msg, list):  # a batch
                 status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
-                await conn.send(status, payload, extra)
-                return keep
+                await conn.send(status, payload, conn.extra)
+                return conn.keep
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
             if not modern:
@@ -697,21 +711,21 @@ class HTTPServer:
                     session = self._session(headers)
             if kind != jsonrpc.REQUEST:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
-                await conn.send(202, None, extra)
-                return keep
+                await conn.send(202, None, conn.extra)
+                return conn.keep
             result = server.handle(msg, modern, session, reply, headers if modern else None)
             if is_coroutine(result):  # a handler that waits
                 self._pass(conn)
                 result = await result
             if result is None:
-                return reply.abandon() and keep  # cancelled: nothing more is sent for it
+                return reply.abandon() and conn.keep  # cancelled: nothing more is sent for it
             if opened is not None:
-                reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
+                conn.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
                 opened = None
             sending = reply.finish(rid, result)
             if sending is not None:
                 await sending
-            return keep
+            return conn.keep
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
             payload = jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
@@ -730,7 +744,7 @@ class HTTPServer:
             if opened is not None:
                 server.end_session(opened.id)  # initialize failed: no session
         await reply.fail(status, payload)
-        return keep
+        return conn.keep
 
     async def _batch(self, items, modern, session):
         # Revision 2025-03-26 lets a POST carry an array of messages; the answers go back as an
@@ -761,23 +775,21 @@ class HTTPServer:
             return 202, None
         return 200, b"[" + b",".join(answers) + b"]"
 
-    async def _get_stream(self, conn, headers, extra, keep):
+    async def _get_stream(self, conn):
         # Handshake era: the session's standalone SSE stream for server-initiated messages.
+        headers = conn.headers
         try:
             session = self._session(headers)
         except _NoSession as e:
-            await conn.send(e.status, _problem(e.reason), extra)
-            return keep
+            return await _sent(conn, e.status, _problem(e.reason), b"")
         if b"accept" in headers and not headers.has(b"accept", b"text/event-stream"):
-            await conn.send(406, _problem("Accept must include text/event-stream"), extra)
-            return keep
+            return await _sent(conn, 406, _problem("Accept must include text/event-stream"), b"")
         if session.stream is not None:
-            await conn.send(409, _problem("This session already has a GET stream"), extra)
-            return keep
+            return await _sent(conn, 409, _problem("This session already has a GET stream"), b"")
         if self.streams >= MAX_STREAMS:
-            await conn.send(503, _problem("Too many open streams; retry later"), extra + b"Retry-After: 5\r\n")
-            return keep
-        reply = _Reply(conn, b"Connection: close\r\n")
+            return await _sent(conn, 503, _problem("Too many open streams; retry later"), b"Retry-After: 5\r\n")
+        conn.extra = b"Connection: close\r\n"
+        reply = conn.reply()
         self._pass(conn)  # the stream stays open
         self._release(conn)  # the stream only writes, and the connection closes after it
         self.streams += 1
@@ -794,13 +806,13 @@ class HTTPServer:
         await reply.end()
         return False
 
-    async def _delete(self, conn, headers, extra, keep):
+    async def _delete(self, conn):
         try:
-            self.server.end_session(self._session(headers).id)
-            await conn.send(200, None, extra)
+            self.server.end_session(self._session(conn.headers).id)
+            await conn.send(200, None, conn.extra)
         except _NoSession as e:
-            await conn.send(e.status, _problem(e.reason), extra)
-        return keep
+            await conn.send(e.status, _problem(e.reason), conn.extra)
+        return conn.keep
 
 
 class _Conn:
@@ -819,7 +831,30 @@ class _Conn:
         self.pipelined = False  # while a request is served: the buffer holds the next one's start
         self.turn = 0  # the ticket of the request's turn while it holds one (Server.turn)
         self.timeout_ms = timeout_ms  # for each write to be taken by the client
+        # The request being served, in objects the connection keeps (set anew for each request,
+        # they cost no heap after the first): its request line and header fields, whether the
+        # connection stays open after it, the header lines every response to it carries, its era.
+        self.method = self.target = None
+        self.headers = Headers()
+        self.keep = True
+        self.extra = b""
+        self.modern = False
+        self._reply = None
         _no_delay(stream)
+
+    def reply(self):
+        """The request's _Reply (one per connection, made when its first request needs it)."""
+        reply = self._reply
+        if reply is None:
+            reply = self._reply = _Reply(self)
+        else:
+            reply.sse = False
+        return reply
+
+    def done(self):
+        """The request is answered: let go of what it held (an idle connection holds nothing)."""
+        self.headers.clear()
+        self.target = None
 
     def expire(self, ms):
         """Cancel this connection's task if it is still reading or writing in ms."""
@@ -863,14 +898,13 @@ class _Reply:
     sse = False
     _waiter = None
 
-    def __init__(self, conn, extra):
-        self.conn = conn
-        self.extra = extra
+    def __init__(self, conn):
+        self.conn = conn  # the response's header lines: conn.extra
 
     async def open(self):
         """Commit to SSE: send the status line and headers."""
         self.sse = True
-        self.conn.writer.write(_SSE_HEAD + self.extra + b"\r\n")
+        self.conn.writer.write(_SSE_HEAD + self.conn.extra + b"\r\n")
         await self.conn.drain()
 
     async def send(self, msg):
@@ -929,7 +963,8 @@ class _Reply:
         # The JSON in `out` as a whole 200 response (apart from finish(): a frame of more than
         # 11 words is heap allocated on every call).
         n = out.tell()
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n" % (n, self.extra)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+        head %= (n, self.conn.extra)
         buffers.copy_out(self.conn.writer.write, head, out, n, b"")
         buffers.release(n)
 
@@ -941,7 +976,7 @@ class _Reply:
             self._event(out, True)
             await self.conn.drain()
         else:
-            await self.conn.send(status, payload, self.extra)
+            await self.conn.send(status, payload, self.conn.extra)
 
     async def end(self):
         """Close the SSE stream."""
@@ -956,7 +991,7 @@ class _Reply:
             head = size + _EVENT
         else:
             self.sse = True
-            head = _SSE_HEAD + self.extra + b"\r\n" + size + _EVENT
+            head = _SSE_HEAD + self.conn.extra + b"\r\n" + size + _EVENT
         buffers.copy_out(self.conn.writer.write, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
         buffers.release(n)
 
@@ -965,7 +1000,7 @@ class _Reply:
         # about CHUNK bytes at a time, so the board never holds the whole response. `out` is
         # shared, so it is emptied before every await and rewound after.
         writer = self.conn.writer
-        writer.write(_CHUNKED_HEAD + self.extra + b"\r\n")
+        writer.write(_CHUNKED_HEAD + self.conn.extra + b"\r\n")
         out = buffers.stream()
         most = 0
         try:
@@ -1041,10 +1076,23 @@ def _respond(writer, status, payload, extra):
     buffers.release(n)
 
 
-async def _sent(conn, keep, status, payload, extra):
-    # A whole response, as the answer to a request that needs nothing else (a refusal).
-    await conn.send(status, payload, extra)
-    return keep
+def _path(target):
+    # The request target without its query.
+    q = target.find("?")
+    return target if q < 0 else target[:q]
+
+
+async def _sent(conn, status, payload, more):
+    # A whole response, as the answer to a request that needs nothing else (a refusal), with
+    # `more` header lines than the request's own (conn.extra).
+    await conn.send(status, payload, conn.extra + more if more else conn.extra)
+    return conn.keep
+
+
+def _refused(conn, refusal):
+    # The answer to a request the Guard refused: (status, reason).
+    more = b'WWW-Authenticate: Bearer realm="boardmcp"\r\n' if refusal[0] == 401 else b""
+    return _sent(conn, refusal[0], _problem(refusal[1]), more)
 
 
 async def _close(writer):

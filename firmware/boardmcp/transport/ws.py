@@ -60,11 +60,13 @@ class _Gone(Exception):
     pass
 
 
-async def upgrade(http, conn, method, headers):
-    """Serve one upgrade request to its end; return whether the HTTP connection stays open.
-    The HTTP connection's buffer (an upgrade GET has no body) is reused for frames."""
+async def upgrade(http, conn):
+    """Serve one upgrade request (conn.method, conn.headers) to its end; return whether the HTTP
+    connection stays open. The HTTP connection's buffer (an upgrade GET has no body) is reused
+    for frames."""
     global busy
-    refusal = _refusal(http, method, headers)
+    headers = conn.headers
+    refusal = _refusal(http, conn.method, headers)
     if refusal is not None:
         status, reason, extra = refusal
         await conn.send(status, _problem(reason), extra + b"Connection: close\r\n")
