@@ -118,13 +118,22 @@ class Context:
     _wake = None
     _progress = None
 
-    def __init__(self, server, rid, params, modern, session, out):
+    def __init__(self, server):
         self.server = server
+
+    def begin(self, rid, params, modern, session, out):
+        """Serve a request with this Context (the server reuses one whose request is done)."""
         self.id = rid
         self.params = params
         self.modern = modern
         self.session = session
         self.out = out
+        self.target = None
+
+    def end(self):
+        """The request is answered: let go of it. Only what every request sets is reset; the
+        rest is set by handlers that wait, whose Context is never reused."""
+        self.params = self.session = self.out = None
 
     def _meta(self):
         meta = self.params.get("_meta")

@@ -22,7 +22,7 @@ def capabilities(srv):
     return srv.caps
 
 
-async def initialize(srv, ctx, params):
+def initialize(srv, ctx, params):
     requested = params.get("protocolVersion")
     if not isinstance(requested, str):
         raise Error(INVALID_PARAMS, "initialize needs params.protocolVersion (string)")
@@ -44,7 +44,7 @@ async def initialize(srv, ctx, params):
     return result
 
 
-async def discover(srv, ctx, params):
+def discover(srv, ctx, params):
     result = {
         "supportedVersions": list(MODERN_VERSIONS),
         "capabilities": capabilities(srv),
@@ -56,7 +56,7 @@ async def discover(srv, ctx, params):
     return result
 
 
-async def set_level(srv, ctx, params):
+def set_level(srv, ctx, params):
     level = level_index(params.get("level"))
     if level < 0:
         raise Error(INVALID_PARAMS, "Invalid log level; use one of debug, info, notice, warning, error, ...")

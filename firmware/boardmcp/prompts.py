@@ -5,11 +5,11 @@ Each function is `fn(server, ctx, params) -> result`.
 from .jsonrpc import INVALID_PARAMS, Error
 
 
-async def list_prompts(srv, ctx, params):
+def list_prompts(srv, ctx, params):
     return srv.cached(srv.page("prompts", srv.registry.prompts, params, "p"), ctx)
 
 
-async def get(srv, ctx, params):
+def get(srv, ctx, params):
     name = params.get("name")
     if not isinstance(name, str):
         raise Error(INVALID_PARAMS, "prompts/get needs params.name (string)")
@@ -29,13 +29,10 @@ async def get(srv, ctx, params):
         if arg.get("required") and arg["name"] not in args:
             raise Error(INVALID_PARAMS, "Prompt %s needs argument %s" % (name, arg["name"]))
     ctx.target = name
-    result = getter(args, ctx)
-    if hasattr(result, "send"):
-        result = await result
-    return result
+    return getter(args, ctx)  # an async getter's coroutine is awaited by the server
 
 
-async def complete(srv, ctx, params):
+def complete(srv, ctx, params):
     ref = params.get("ref")
     argument = params.get("argument")
     if not isinstance(ref, dict) or not isinstance(argument, dict):

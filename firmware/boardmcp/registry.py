@@ -33,7 +33,8 @@ and what serving takes, and the function that serves):
     reg.add_prompt({"name": "diagnose", "description": "...", "arguments": [...]}, get)
 
 - Tool handlers are `fn(args, ctx) -> CallToolResult`, or an `async def` of the same shape. `ctx`
-  is the request's context (server.Context: progress, logging, asking the client for input).
+  is the request's context (server.Context: progress, logging, asking the client for input);
+  a handler that returns at once must not keep it, as the next request reuses it.
   Return `structured(obj)` or `text(s)`, or raise ToolError with a message a model can act on.
 - Resource readers are `fn(uri) -> str` (one text content, of the definition's mimeType) or
   a list of content dicts. Template readers are `fn(uri, variables)`, and may raise NotFound.

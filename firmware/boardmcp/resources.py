@@ -23,15 +23,15 @@ def _uri(params):
     return uri
 
 
-async def list_resources(srv, ctx, params):
+def list_resources(srv, ctx, params):
     return srv.cached(srv.page("resources", srv.registry.resources, params, "r"), ctx)
 
 
-async def list_templates(srv, ctx, params):
+def list_templates(srv, ctx, params):
     return srv.cached(srv.page("resourceTemplates", srv.registry.templates, params, "u"), ctx)
 
 
-async def read(srv, ctx, params):
+def read(srv, ctx, params):
     uri = _uri(params)
     ctx.target = uri
     try:
@@ -46,7 +46,7 @@ async def read(srv, ctx, params):
     return srv.cached({"contents": contents}, ctx, _READ_TTL_MS)
 
 
-async def subscribe(srv, ctx, params):
+def subscribe(srv, ctx, params):
     uri = _uri(params)
     if not srv.registry.has_resource(uri):
         raise Error(RESOURCE_NOT_FOUND, "Resource not found: " + uri, {"uri": uri})
@@ -60,7 +60,7 @@ async def subscribe(srv, ctx, params):
     return {}
 
 
-async def unsubscribe(srv, ctx, params):
+def unsubscribe(srv, ctx, params):
     uri = _uri(params)
     if ctx.session is not None:
         ctx.session.subscriptions.discard(uri)

@@ -170,7 +170,8 @@ async def test_handshake_ask_round_trip_and_cancellation():
     r = await task
     assert r["content"][0]["text"] == "hi ada" and not session.pending and not session.inflight
     # The server pings the client the same way (no capability needed).
-    ctx = Context(srv, 3, {}, False, session, out)
+    ctx = Context(srv)
+    ctx.begin(3, {}, False, session, out)
     task = asyncio.create_task(ctx.ask({"p": ("ping", {})}))
     await asyncio.sleep_ms(10)
     assert out.sent[-1]["method"] == "ping"

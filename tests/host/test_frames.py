@@ -67,6 +67,7 @@ PER_REQUEST = {
         "turn",
         "done",
     ),
+    "context.py": ("begin", "end"),
     "registry.py": ("structured", "is_coroutine", "_served", "trim", "_unloadable"),
     "ratelimit.py": ("wait_s", "_key", "_slot", "_age", "_refilled"),
     # A tool's arguments as an object without members (most tools): no heap frame. Members, items
