@@ -27,3 +27,12 @@ def test_a_response_that_fits_is_one_write():
     assert len(_copy(b"H" * 30, 100, b"\r\n")) == 1
     assert len(_copy(b"H" * 30, buffers.OUT_SIZE - 30, b"")) == 1
     assert len(_copy(b"H" * 30, 2 * buffers.OUT_SIZE, b"")) == 3
+
+
+def test_a_head_put_piece_by_piece():
+    for n in (0, 7, 10, 99, 100, 1234, 65535, 10**9):
+        pos = buffers.put_int(buffers.put(0, b"Content-Length: "), n)
+        src = io.BytesIO(b"{}")
+        writes = []
+        buffers.send(lambda b: writes.append(bytes(b)), buffers.put(pos, b"\r\n\r\n"), src, 2, b"")
+        assert writes == [b"Content-Length: %d\r\n\r\n{}" % n], (n, writes)

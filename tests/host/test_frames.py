@@ -54,7 +54,7 @@ PER_REQUEST = {
         "_json",
         "_accepts",
     ),
-    "transport/buffers.py": ("stream", "copy_out", "_put", "_fill", "release"),
+    "transport/buffers.py": ("stream", "copy_out", "send", "put", "put_int", "_fill", "release"),
     "server.py": (
         "is_modern",
         "decode_header_value",

@@ -41,13 +41,15 @@ def stream():
 def copy_out(write, head, src, n, tail):
     """write(head + the first n bytes of src + tail), copied through one segment-sized buffer:
     a single write() when they fit, else as few as it takes. head and tail are short."""
-    src.seek(0)
-    pos = len(head)
-    if pos > OUT_SIZE // 2:
+    if len(head) > OUT_SIZE // 2:
         write(head)
-        pos = 0
-    else:
-        _put(0, head)
+        head = b""
+    send(write, put(0, head), src, n, tail)
+
+
+def send(write, pos, src, n, tail):
+    """As copy_out(), with the head already put in the buffer (up to pos: see put())."""
+    src.seek(0)
     while n > OUT_SIZE - pos:  # more than the buffer holds: fill it and send it
         n -= OUT_SIZE - pos
         _fill(src, pos, OUT_SIZE - pos)
@@ -55,20 +57,37 @@ def copy_out(write, head, src, n, tail):
         pos = 0
     pos = _fill(src, pos, n)
     if pos + len(tail) <= OUT_SIZE:
-        pos = _put(pos, tail)
+        pos = put(pos, tail)
         write(_out_mv[:pos])
     else:
         write(_out_mv[:pos])
         write(tail)
 
 
-# Apart from copy_out(), so that its frame fits the C stack (more than 11 words, locals plus
-# expression stack, and it would be heap allocated for every response).
-def _put(pos, data):
-    # data into the buffer at pos; where it ends.
+# Apart from copy_out() and send(), so that their frames fit the C stack (more than 11 words,
+# locals plus expression stack, and a frame is heap allocated for every response).
+def put(pos, data):
+    """Put data (short: a response's head) into the output buffer at pos; return where it ends."""
     end = pos + len(data)
     _out[pos:end] = data
     return end
+
+
+def put_int(pos, n):
+    """Put the decimal digits of n (>= 0) into the output buffer at pos, making no string;
+    return where they end."""
+    end = pos + 1
+    rest = n // 10
+    while rest:
+        rest //= 10
+        end += 1
+    pos = end
+    while True:
+        pos -= 1
+        _out[pos] = 48 + n % 10  # "0" + the digit
+        n //= 10
+        if not n:
+            return end
 
 
 def _fill(src, pos, n):

@@ -48,6 +48,7 @@ _SSE_HEAD = (
     b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n"
 )
 _CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+_JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
 _EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
@@ -960,12 +961,13 @@ class _Reply:
         return self.conn.unsent()
 
     def _json(self, out):
-        # The JSON in `out` as a whole 200 response (apart from finish(): a frame of more than
-        # 11 words is heap allocated on every call).
+        # The JSON in `out` as a whole 200 response, its head put straight into the output
+        # buffer: formatted, it was a string per response (153 B on the VM). (Apart from
+        # finish(): a frame of more than 11 words is heap allocated on every call.)
         n = out.tell()
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
-        head %= (n, self.conn.extra)
-        buffers.copy_out(self.conn.writer.write, head, out, n, b"")
+        pos = buffers.put_int(buffers.put(0, _JSON_HEAD), n)
+        pos = buffers.put(buffers.put(pos, b"\r\n"), self.conn.extra)
+        buffers.send(self.conn.writer.write, buffers.put(pos, b"\r\n"), out, n, b"")
         buffers.release(n)
 
     async def fail(self, status, payload):
