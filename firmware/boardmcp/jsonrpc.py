@@ -29,6 +29,10 @@ NOTIFICATION = const(1)
 RESPONSE = const(2)
 BATCH = const(3)  # a JSON array of messages (revision 2025-03-26 only)
 
+# JSON as the board writes it: without the spaces json.dump puts after "," and ":" (a tenth
+# fewer bytes to send and to hold). `json.dump(value, stream, separators=COMPACT)`.
+COMPACT = (",", ":")
+
 
 class Error(Exception):
     """A JSON-RPC error. Raised anywhere below a transport, it becomes the error response.
@@ -180,10 +184,10 @@ def dump_result(stream, rid, value):
     if _holds_raw(value):
         _dump_all_pieces(stream, rid, value)
         return
-    stream.write(b'{"jsonrpc": "2.0", "id": ')
+    stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
-    stream.write(b', "result": ')
-    json.dump(value, stream)
+    stream.write(b',"result":')
+    json.dump(value, stream, separators=COMPACT)
     stream.write(b"}")
 
 
@@ -204,16 +208,16 @@ def dump_pieces(stream, rid, value):
     """Like dump_result(), yielding after each item of the result's lists (and each piece of a
     Raw value), so the caller can send what the stream holds and rewind it: the board never
     holds a long list's response."""
-    stream.write(b'{"jsonrpc": "2.0", "id": ')
+    stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
-    stream.write(b', "result": {')
+    stream.write(b',"result":{')
     sep = False
     for key in value:
         if sep:
-            stream.write(b", ")
+            stream.write(b",")
         sep = True
         json.dump(key, stream)
-        stream.write(b": ")
+        stream.write(b":")
         v = value[key]
         if isinstance(v, Raw):
             for _ in _raw(stream, v):
@@ -222,12 +226,12 @@ def dump_pieces(stream, rid, value):
             stream.write(b"[")
             for i in range(len(v)):
                 if i:
-                    stream.write(b", ")
-                json.dump(v[i], stream)
+                    stream.write(b",")
+                json.dump(v[i], stream, separators=COMPACT)
                 yield
             stream.write(b"]")
         else:
-            json.dump(v, stream)
+            json.dump(v, stream, separators=COMPACT)
     stream.write(b"}}")
 
 
@@ -236,4 +240,4 @@ def error(rid, code, message, data=None):
     err = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
-    return json.dumps({"jsonrpc": "2.0", "id": rid, "error": err}).encode()
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "error": err}, separators=COMPACT).encode()

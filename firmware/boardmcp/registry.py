@@ -57,7 +57,7 @@ from array import array
 from micropython import const
 
 from . import config, schema
-from .jsonrpc import Error, Raw
+from .jsonrpc import COMPACT, Error, Raw
 
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
 # resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
@@ -86,7 +86,7 @@ def text(s):
 
 def structured(obj):
     """A CallToolResult for a tool with an outputSchema: structuredContent plus its JSON as text."""
-    return {"content": [{"type": "text", "text": json.dumps(obj)}], "structuredContent": obj}
+    return {"content": [{"type": "text", "text": json.dumps(obj, separators=COMPACT)}], "structuredContent": obj}
 
 
 def failure(message):
@@ -173,7 +173,7 @@ class Catalog:
         self.live[key] = served
 
     def _write(self, f, definition):
-        json.dump(definition, f)
+        json.dump(definition, f, separators=COMPACT)
         f.write(b",")
         self.ends.append(f.tell())
 

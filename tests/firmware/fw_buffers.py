@@ -34,5 +34,5 @@ def test_a_head_put_piece_by_piece():
         pos = buffers.put_int(buffers.put(0, b"Content-Length: "), n)
         src = io.BytesIO(b"{}")
         writes = []
-        buffers.send(lambda b: writes.append(bytes(b)), buffers.put(pos, b"\r\n\r\n"), src, 2, b"")
+        buffers.send(lambda b, w=writes: w.append(bytes(b)), buffers.put(pos, b"\r\n\r\n"), src, 2, b"")
         assert writes == [b"Content-Length: %d\r\n\r\n{}" % n], (n, writes)

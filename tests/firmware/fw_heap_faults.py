@@ -231,11 +231,11 @@ async def test_one_at_a_time_an_http_request_holds_its_turn_only_while_it_is_ser
         assert ticket > 0  # free while the slow request waits for its bytes
         server.done(ticket)
         got = await _post(http.port, _request(8, "echo"), "echo")
-        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 8' in got, got
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id":8' in got, got
         slow.write(request[40:])
         await slow.drain()
         answer = await asyncio.wait_for_ms(reader.read(2048), 3000)
-        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 7' in answer, answer
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id":7' in answer, answer
         slow.close()
 
         napping = asyncio.create_task(_post(http.port, _request(9, "nap"), "nap"))
@@ -244,7 +244,7 @@ async def test_one_at_a_time_an_http_request_holds_its_turn_only_while_it_is_ser
         assert ticket > 0  # the handler is waiting: it gave its turn back
         server.done(ticket)
         got = await napping
-        assert b'"slept": true' in got, got
+        assert b'"slept":true' in got, got
         await asyncio.sleep_ms(10)
         ticket = server.turn()
         assert ticket > 0  # and every request handed its turn back
@@ -315,7 +315,7 @@ async def test_a_body_the_heap_has_no_block_for_is_answered_as_out_of_memory_and
         writer.write(keep("echo", small) + small)
         await writer.drain()
         got = await asyncio.wait_for_ms(reader.read(1024), 3000)
-        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id": 12' in got, got
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b'"id":12' in got, got
         writer.close()
     finally:
         del http_module.bytearray

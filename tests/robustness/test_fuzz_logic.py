@@ -41,7 +41,8 @@ def _firmware_modules() -> dict[str, types.ModuleType]:
     json_shim = types.SimpleNamespace(
         loads=lambda b: json.loads(bytes(b) if isinstance(b, memoryview) else b),
         dumps=json.dumps,
-        dump=lambda obj, fp: fp.write(json.dumps(obj).encode()),  # MicroPython's writes into a BytesIO too
+        # MicroPython's writes into a BytesIO too
+        dump=lambda obj, fp, separators=None: fp.write(json.dumps(obj, separators=separators).encode()),
     )
     mods["jsonrpc"].json = json_shim  # type: ignore[attr-defined]
     # MicroPython's hashlib hashes a str as its UTF-8 (a str lends its buffer); CPython's wants bytes.

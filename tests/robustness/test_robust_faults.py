@@ -6,6 +6,7 @@ Sensor faults (a device unplugged, an I2C bus stuck low) belong with the sensor 
 """
 
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -80,9 +81,9 @@ def test_running_out_of_heap_fails_that_request_only(faulty: BenchBoard) -> None
     url = f"ws://127.0.0.1:{board.port}/ws"
     with connect(url, additional_headers={"Authorization": f"Bearer {board.token}"}, open_timeout=10) as ws:
         ws.send('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"fault_exhaust_heap"}}')
-        assert '"code": -32603' in ws.recv(timeout=10)
+        assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32603
         ws.send('{"jsonrpc":"2.0","id":9,"method":"ping"}')
-        assert '"id": 9' in ws.recv(timeout=10)
+        assert json.loads(ws.recv(timeout=10))["id"] == 9
     console = Console(board.console)
     try:
         reply = console.call("tools/call", {"name": "fault_exhaust_heap"}, rid=10)

@@ -21,7 +21,7 @@ import time
 from micropython import const
 
 from .. import jsonrpc, ratelimit
-from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..jsonrpc import COMPACT, INTERNAL_ERROR, INVALID_REQUEST, Error
 from ..registry import is_coroutine
 from . import buffers
 
@@ -911,7 +911,7 @@ class _Reply:
     async def send(self, msg):
         """Write one JSON-RPC message as an SSE event."""
         out = buffers.stream()
-        json.dump(msg, out)
+        json.dump(msg, out, separators=COMPACT)
         self._event(out, False)
         await self.conn.drain()
 

@@ -34,6 +34,7 @@ import machine
 from micropython import const
 
 from .. import NAME, VERSION, jsonrpc
+from ..jsonrpc import COMPACT
 from . import buffers
 from .stream import PART, Connection
 
@@ -336,7 +337,7 @@ class MQTT:
             },
         }
         out = buffers.stream()
-        json.dump(msg, out)
+        json.dump(msg, out, separators=COMPACT)
         return out
 
     async def _ping(self):
@@ -643,5 +644,5 @@ class _Client(Connection):
         if listed and mqtt.clients and mqtt.clients[0] is not self:
             return  # the first client's session publishes it for all
         out = buffers.stream()
-        json.dump(msg, out)
+        json.dump(msg, out, separators=COMPACT)
         await mqtt.publish(mqtt.capability, out, out.tell())

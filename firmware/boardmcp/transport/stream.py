@@ -23,7 +23,7 @@ import sys
 from micropython import const
 
 from .. import jsonrpc
-from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..jsonrpc import COMPACT, INTERNAL_ERROR, INVALID_REQUEST, Error
 from ..registry import is_coroutine
 from . import buffers
 
@@ -62,7 +62,7 @@ class Connection:
             raise OSError("connection closed")
         async with self._sending:
             out = buffers.stream()
-            json.dump(msg, out)
+            json.dump(msg, out, separators=COMPACT)
             await self.write_part(out, out.tell(), True, True)
 
     async def idle(self, ms):
