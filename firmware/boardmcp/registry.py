@@ -35,7 +35,8 @@ and what serving takes, and the function that serves):
 - Tool handlers are `fn(args, ctx) -> CallToolResult`, or an `async def` of the same shape. `ctx`
   is the request's context (server.Context: progress, logging, asking the client for input);
   a handler that returns at once must not keep it, as the next request reuses it.
-  Return `structured(obj)` or `text(s)`, or raise ToolError with a message a model can act on.
+  Return `structured(obj)` or `text(s)`, or raise ToolError with a message a model can act on
+  (an OSError, a part's fault, is reported the same way).
 - Resource readers are `fn(uri) -> str` (one text content, of the definition's mimeType) or
   a list of content dicts. Template readers are `fn(uri, variables)`, and may raise NotFound.
 - Prompt getters are `fn(args, ctx) -> {"messages": [...]}` (args are strings, already checked
@@ -96,7 +97,8 @@ def failure(message):
 
 def _failed(name, e):
     # The isError result for an exception out of a tool; control flow and MemoryError go on up.
-    if isinstance(e, ToolError):
+    # An OSError is the hardware's: its message says what failed (drivers explain theirs).
+    if isinstance(e, (ToolError, OSError)):
         return failure("%s: %s" % (name, e))
     if isinstance(e, (Error, MemoryError)) or getattr(e, "passthrough", False):
         raise e

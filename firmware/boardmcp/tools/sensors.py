@@ -12,10 +12,11 @@ import json
 from micropython import const
 
 from ..hw import CRCError, DeviceError
-from ..registry import ToolError, structured
+from ..registry import structured
 from .i2c import explain
 
 POLL_MS = const(5000)
+_FAULTS = (OSError, CRCError, DeviceError)  # what a failing part raises
 _sensors = []  # every declared sensor, for watch()
 
 
@@ -52,17 +53,26 @@ class _Sensor:
 
     def read(self):
         """The reading as {field: value}; OSError with an explanation when the part fails."""
+        values = self._values()
+        fields = self.driver.FIELDS
+        out = {}
+        for i in range(len(fields)):  # no enumerate(): it makes a tuple per field
+            out[fields[i][0]] = round(values[i], 3)
+        return out
+
+    # The reading's try apart from read(), each frame small enough for the C stack (a frame of
+    # more than 11 words, a try's included, is heap allocated on every call).
+    def _values(self):
         try:
             if self.part is None:
                 self.part = self._open()
-            values = self.part.read()
-        except (OSError, CRCError, DeviceError) as e:
+            return self.part.read()
+        except _FAULTS as e:
             self.part = None
-            raise OSError(explain(e, self.name, self.where))
-        out = {}
-        for i, field in enumerate(self.driver.FIELDS):
-            out[field[0]] = round(values[i], 3)
-        return out
+            raise self._fault(e)
+
+    def _fault(self, e):
+        return OSError(explain(e, self.name, self.where))
 
     def changed(self, reading):
         # Worth a notification: any field moved by at least its FIELDS threshold.
@@ -88,10 +98,7 @@ def register(reg, profile):
 
 def _serve(reg, s):
     def tool_handler(args, ctx):
-        try:
-            return structured(s.read())
-        except OSError as e:
-            raise ToolError(str(e))
+        return structured(s.read())  # a failing part's OSError is the tool's failure (registry)
 
     def resource(uri):
         return json.dumps(s.read())
