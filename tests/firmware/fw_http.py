@@ -1,10 +1,44 @@
-# The HTTP transport's header lookups (transport.http.Headers), on the MicroPython VM.
-from boardmcp.transport.http import Headers
+# The HTTP transport's header checks and lookups (transport.http), on the MicroPython VM.
+from boardmcp.transport.http import Headers, _Reject, check_fields
 
 
 def _headers(*lines):
-    head = b"\r\n".join((b"POST /mcp HTTP/1.1",) + lines)
-    return Headers(head, head.find(b"\r\n"))
+    # As the transport reads a head: checked and names lower-cased in its buffer, then copied.
+    buf = bytearray(b"\r\n".join((b"POST /mcp HTTP/1.1",) + lines))
+    eol = buf.find(b"\r\n")
+    check_fields(buf, eol, len(buf))
+    return Headers(bytes(buf), eol)
+
+
+def _refused(*lines):
+    buf = bytearray(b"\r\n".join((b"POST /mcp HTTP/1.1",) + lines))
+    try:
+        check_fields(buf, buf.find(b"\r\n"), len(buf))
+    except _Reject as r:
+        return r.status
+    return None
+
+
+def test_names_are_lower_cased_in_place_and_values_kept():
+    buf = bytearray(b"GET /Mcp HTTP/1.1\r\nMCP-Session-Id: AbC\r\nX-Odd_Name^1: Q")
+    check_fields(buf, buf.find(b"\r\n"), len(buf))
+    assert buf == b"GET /Mcp HTTP/1.1\r\nmcp-session-id: AbC\r\nx-odd_name^1: Q"
+
+
+def test_malformed_fields_are_refused():
+    assert _refused(b"Host: a", b"Accept: b") is None
+    assert _refused(b"No colon here") == 400
+    assert _refused(b": no name") == 400
+    assert _refused(b"Space : before the colon") == 400
+    assert _refused(*[b"X-%d: y" % i for i in range(40)]) == 431
+
+
+def test_token_matches_are_case_insensitive():
+    h = _headers(b"Connection: Keep-Alive, Close", b"Content-Type: Application/JSON; charset=utf-8")
+    assert h.has(b"connection", b"close") and not h.has(b"connection", b"upgrade")
+    assert h.starts(b"content-type", b"application/json") and not h.starts(b"content-type", b"text/")
+    h = _headers(b"connection: keep-alive", b"content-type: application/json")
+    assert not h.has(b"connection", b"close") and h.starts(b"content-type", b"application/json")
 
 
 def test_values_by_case_insensitive_name():

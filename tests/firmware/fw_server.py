@@ -6,7 +6,7 @@ import time
 from boardmcp import jsonrpc
 from boardmcp.registry import Registry, ToolError, is_coroutine, structured
 from boardmcp.server import TURN_MAX_MS, Server, decode_header_value, is_modern
-from boardmcp.transport.http import Headers
+from boardmcp.transport.http import Headers, check_fields
 
 V = "2026-07-28"
 K_VERSION = "io.modelcontextprotocol/protocolVersion"
@@ -46,8 +46,10 @@ def _sent(result):
 
 def _fields(fields):
     # A request head with these fields, as the HTTP transport hands it to the server.
-    head = b"POST /mcp HTTP/1.1" + b"".join(b"\r\n%s: %s" % (k, v.encode()) for k, v in fields.items())
-    return Headers(head, head.find(b"\r\n") if fields else len(head))
+    head = bytearray(b"POST /mcp HTTP/1.1" + b"".join(b"\r\n%s: %s" % (k, v.encode()) for k, v in fields.items()))
+    eol = head.find(b"\r\n") if fields else len(head)
+    check_fields(head, eol, len(head))
+    return Headers(bytes(head), eol)
 
 
 def _headers(method, name=None, version=V):
