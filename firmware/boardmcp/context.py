@@ -109,7 +109,8 @@ class Context:
     """One request in flight, as its handler sees it.
 
     Only what every request needs is set here; the rest is read from the request when a
-    handler asks (most requests never do), so a request costs one small object.
+    handler asks (most requests never do). The server reuses a Context once its request is
+    answered (Server.context(), handle()), so serving a request costs no object for it.
     """
 
     cancelled = False
@@ -118,22 +119,27 @@ class Context:
     _wake = None
     _progress = None
 
-    def __init__(self, server):
+    def __init__(self, server, modern=False, session=None, out=None, headers=None):
+        # Server.context() sets these anew for each request: its era, the handshake-era session
+        # (or stream connection), where messages ahead of the result go, the HTTP header fields.
         self.server = server
-
-    def begin(self, rid, params, modern, session, out):
-        """Serve a request with this Context (the server reuses one whose request is done)."""
-        self.id = rid
-        self.params = params
         self.modern = modern
         self.session = session
         self.out = out
+        self.headers = headers
+
+    def begin(self, rid, params):
+        """Serve this request with this Context (Server.context() set its era, session, out and
+        headers; the server reuses a Context whose request is done)."""
+        self.id = rid
+        self.params = params
         self.target = None
 
     def end(self):
         """The request is answered: let go of it. Only what every request sets is reset; the
         rest is set by handlers that wait, whose Context is never reused."""
-        self.params = self.session = self.out = None
+        self.params = _NO_META
+        self.session = self.out = self.headers = None
 
     def _meta(self):
         meta = self.params.get("_meta")

@@ -30,7 +30,7 @@ RESPONSE = const(2)
 BATCH = const(3)  # a JSON array of messages (revision 2025-03-26 only)
 
 # JSON as the board writes it: without the spaces json.dump puts after "," and ":" (a tenth
-# fewer bytes to send and to hold). `json.dump(value, stream, separators=COMPACT)`.
+# fewer bytes to send and to hold). See dump().
 COMPACT = (",", ":")
 
 
@@ -161,6 +161,12 @@ def _raw(stream, raw):
     stream.write(b"]")
 
 
+def dump(value, stream):
+    """json.dump() as the board writes JSON: compact (COMPACT)."""
+    # The esp32 stubs take separators positionally only; the port takes it by keyword only.
+    json.dump(value, stream, separators=COMPACT)  # pyright: ignore[reportCallIssue]
+
+
 def result(rid, value):
     """Encode a success response as bytes."""
     out = io.BytesIO()
@@ -187,7 +193,7 @@ def dump_result(stream, rid, value):
     stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
     stream.write(b',"result":')
-    json.dump(value, stream, separators=COMPACT)
+    dump(value, stream)
     stream.write(b"}")
 
 
@@ -227,11 +233,11 @@ def dump_pieces(stream, rid, value):
             for i in range(len(v)):
                 if i:
                     stream.write(b",")
-                json.dump(v[i], stream, separators=COMPACT)
+                dump(v[i], stream)
                 yield
             stream.write(b"]")
         else:
-            json.dump(v, stream, separators=COMPACT)
+            dump(v, stream)
     stream.write(b"}}")
 
 

@@ -58,7 +58,7 @@ from array import array
 from micropython import const
 
 from . import config, schema
-from .jsonrpc import COMPACT, Error, Raw
+from .jsonrpc import COMPACT, Error, Raw, dump
 
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
 # resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
@@ -175,7 +175,7 @@ class Catalog:
         self.live[key] = served
 
     def _write(self, f, definition):
-        json.dump(definition, f, separators=COMPACT)
+        dump(definition, f)
         f.write(b",")
         self.ends.append(f.tell())
 

@@ -10,7 +10,7 @@ Two eras share one set of handlers:
 
     srv = Server(registry, "esp32s3")
     session = srv.new_session()                                 # handshake era, on initialize
-    result = srv.handle(msg, modern, session, out, headers)         # or an awaitable of it:
+    result = srv.handle(msg, srv.context(modern, session, out, headers))  # or an awaitable:
     if is_coroutine(result):                                        # a handler that waits
         result = await result                                       # None: cancelled
     srv.accept(msg, is_response, modern, session, headers)          # notifications, responses
@@ -247,44 +247,39 @@ class Server:
 
     # -- messages in ------------------------------------------------------------------------
 
-    def handle(self, msg, modern, session=None, out=None, headers=None):
-        """Serve one request: its result object, or, when the handler waits, an awaitable of it
-        (None once awaited means the request was cancelled). Serve with:
-
-            result = server.handle(msg, modern, session, out, headers)
-            if is_coroutine(result):
-                result = await result
-
-        A handler that never waits is served without a coroutine (the common case: tools that
-        read a sensor). `session` is the handshake-era client (or the connection, on stream
-        transports); `out` streams messages ahead of the result (see context.py); `headers`
-        (lower-cased names) come from HTTP only and are checked against the body in the
-        modern era. Raises jsonrpc.Error for protocol faults.
-        """
-        params = msg.get("params")
-        if params is None:
-            params = {}
-        method = msg["method"]
-        if modern:
-            _check_envelope(msg, params, headers)
-            if headers is not None and method == "tools/call":
-                self._check_param_headers(params, headers)
-            fn = _MODERN.get(method)
-        else:
-            fn = _HANDSHAKE.get(method)
-        if fn is None:
-            raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
-        if isinstance(fn, str):
-            fn = self.registry.cold(fn)
+    def context(self, modern, session=None, out=None, headers=None):
+        """The Context to handle() a request with: `modern` is its era; `session` the
+        handshake-era client (or the connection, on stream transports); `out` streams messages
+        ahead of the result (see context.py); `headers` (lower-cased names) come from HTTP only
+        and are checked against the body in the modern era. It is the Context a request that
+        was answered at once left (see handle()), else a new one."""
         ctx = self._spare
         if ctx is None:
             ctx = Context(self)
         self._spare = None
-        ctx.begin(msg["id"], params, modern, session, out)
-        try:
-            result = fn(self, ctx, params)
-        except InputRequired as e:
-            result = e.result()
+        ctx.modern = modern
+        ctx.session = session
+        ctx.out = out
+        ctx.headers = headers
+        return ctx
+
+    def handle(self, msg, ctx):
+        """Serve one request: its result object, or, when the handler waits, an awaitable of it
+        (None once awaited means the request was cancelled). Serve with:
+
+            result = server.handle(msg, server.context(modern, session, out, headers))
+            if is_coroutine(result):
+                result = await result
+
+        A handler that never waits is served without a coroutine (the common case: tools that
+        read a sensor). Raises jsonrpc.Error for protocol faults. (The request's state comes in
+        its Context, not as arguments: with them, this frame did not fit the C stack.)
+        """
+        params = msg.get("params")
+        if params is None:
+            params = {}
+        ctx.begin(msg["id"], params)
+        result = self._method(msg, ctx)(self, ctx, params)
         if is_coroutine(result):
             return self._waiting(result, ctx)
         # A handler that returns at once keeps no hold of its Context (one that needs it later,
@@ -292,7 +287,23 @@ class Server:
         # one cost each request 400 B (its attributes grow its table four times).
         ctx.end()
         self._spare = ctx
-        return self._complete(result, modern)
+        return self._complete(result, ctx.modern)
+
+    def _method(self, msg, ctx):
+        # The handler of the request's method, once its envelope passed the era's checks.
+        method = msg["method"]
+        if ctx.modern:
+            _check_envelope(msg, ctx.params, ctx.headers)
+            if ctx.headers is not None and method == "tools/call":
+                self._check_param_headers(ctx.params, ctx.headers)
+            fn = _MODERN.get(method)
+        else:
+            fn = _HANDSHAKE.get(method)
+        if fn is None:
+            raise Error(METHOD_NOT_FOUND, "Method not found: " + method)
+        if isinstance(fn, str):
+            fn = self.registry.cold(fn)
+        return fn
 
     async def _waiting(self, pending, ctx):
         # A handler that waits: cancellable while in flight (notifications/cancelled finds it).

@@ -4,7 +4,6 @@ import asyncio
 import json
 
 from boardmcp import jsonrpc
-from boardmcp.context import Context
 from boardmcp.registry import NotFound, Registry, is_coroutine, text
 from boardmcp.server import Server
 
@@ -85,9 +84,9 @@ def _req(method, params=None, modern=False, rid=1):
     return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
 
 
-async def _handle(srv, *args):
+async def _handle(srv, msg, *args):
     # Server.handle() answers at once, or returns an awaitable when the handler waits.
-    result = srv.handle(*args)
+    result = srv.handle(msg, srv.context(*args))
     return (await result) if is_coroutine(result) else result
 
 
@@ -170,8 +169,8 @@ async def test_handshake_ask_round_trip_and_cancellation():
     r = await task
     assert r["content"][0]["text"] == "hi ada" and not session.pending and not session.inflight
     # The server pings the client the same way (no capability needed).
-    ctx = Context(srv)
-    ctx.begin(3, {}, False, session, out)
+    ctx = srv.context(False, session, out)
+    ctx.begin(3, {})
     task = asyncio.create_task(ctx.ask({"p": ("ping", {})}))
     await asyncio.sleep_ms(10)
     assert out.sent[-1]["method"] == "ping"

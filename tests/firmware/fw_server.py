@@ -60,7 +60,7 @@ def _headers(method, name=None, version=V):
 
 
 def _run(srv, msg, modern=False, headers=None, session=None, out=None):
-    result = srv.handle(msg, modern, session, out, headers)
+    result = srv.handle(msg, srv.context(modern, session, out, headers))
     return asyncio.run(result) if is_coroutine(result) else result
 
 

@@ -19,7 +19,7 @@ from host_tools.profiles import repo_root
 from host_tools.stage import find_mpy_cross
 
 PER_REQUEST = {
-    "jsonrpc.py": ("decode", "_loads", "classify", "valid_id", "is_large", "dump_result", "_holds_raw"),
+    "jsonrpc.py": ("decode", "_loads", "classify", "valid_id", "is_large", "dump_result", "_holds_raw", "dump"),
     "auth.py": ("check", "_known", "_is", "_hostname", "_bearer", "_digest", "_origin_ok", "_token_ok"),
     "transport/http.py": (
         "_find",
@@ -65,6 +65,9 @@ PER_REQUEST = {
         "_check_routing_headers",
         "_names",
         "_check_param_headers",
+        "context",
+        "handle",
+        "_method",
         "_tools_call",
         "_complete",
         "turn",

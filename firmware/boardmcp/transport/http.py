@@ -13,7 +13,6 @@ has no room for, gets a prebuilt 503 and is closed there, with no task or stream
 
 import asyncio
 import gc
-import json
 import socket
 import sys
 import time
@@ -21,7 +20,7 @@ import time
 from micropython import const
 
 from .. import jsonrpc, ratelimit
-from ..jsonrpc import COMPACT, INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 from ..registry import is_coroutine
 from . import buffers
 
@@ -159,7 +158,7 @@ class Headers:
         if e - i == len(text) and self._find(name, e) < 0:
             # MicroPython's bytes.startswith() takes a str and compares its UTF-8 bytes; with
             # as many bytes as text has characters, that is the whole comparison.
-            return self.head.startswith(text, i)
+            return self.head.startswith(text, i)  # pyright: ignore[reportArgumentType]
         return self.get(name) == text  # non-ASCII text, a repeated field, or not equal
 
     def _end(self, a):
@@ -744,7 +743,7 @@ class HTTPServer:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
                 await conn.send(202, None, conn.extra)
                 return conn.keep
-            result = server.handle(msg, modern, session, reply, headers if modern else None)
+            result = server.handle(msg, server.context(modern, session, reply, headers if modern else None))
             if is_coroutine(result):  # a handler that waits
                 self._pass(conn)
                 result = await result
@@ -795,7 +794,7 @@ class HTTPServer:
                 rid = msg["id"]
                 if msg["method"] == "initialize":
                     raise Error(INVALID_REQUEST, "Invalid request: initialize cannot be batched")
-                result = self.server.handle(msg, False, session)
+                result = self.server.handle(msg, self.server.context(False, session))
                 if is_coroutine(result):
                     result = await result
                 if result is not None:
@@ -941,7 +940,7 @@ class _Reply:
     async def send(self, msg):
         """Write one JSON-RPC message as an SSE event."""
         out = buffers.stream()
-        json.dump(msg, out, separators=COMPACT)
+        jsonrpc.dump(msg, out)
         self._event(out, False)
         await self.conn.drain()
 

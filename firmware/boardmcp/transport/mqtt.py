@@ -34,7 +34,6 @@ import machine
 from micropython import const
 
 from .. import NAME, VERSION, jsonrpc
-from ..jsonrpc import COMPACT
 from . import buffers
 from .stream import PART, Connection
 
@@ -337,7 +336,7 @@ class MQTT:
             },
         }
         out = buffers.stream()
-        json.dump(msg, out, separators=COMPACT)
+        jsonrpc.dump(msg, out)
         return out
 
     async def _ping(self):
@@ -644,5 +643,5 @@ class _Client(Connection):
         if listed and mqtt.clients and mqtt.clients[0] is not self:
             return  # the first client's session publishes it for all
         out = buffers.stream()
-        json.dump(msg, out, separators=COMPACT)
+        jsonrpc.dump(msg, out)
         await mqtt.publish(mqtt.capability, out, out.tell())

@@ -17,13 +17,12 @@ it receives to `receive(buf, start, end, ticket)`, sending back the error that r
 """
 
 import asyncio
-import json
 import sys
 
 from micropython import const
 
 from .. import jsonrpc
-from ..jsonrpc import COMPACT, INTERNAL_ERROR, INVALID_REQUEST, Error
+from ..jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Error
 from ..registry import is_coroutine
 from . import buffers
 
@@ -62,7 +61,7 @@ class Connection:
             raise OSError("connection closed")
         async with self._sending:
             out = buffers.stream()
-            json.dump(msg, out, separators=COMPACT)
+            jsonrpc.dump(msg, out)
             await self.write_part(out, out.tell(), True, True)
 
     async def idle(self, ms):
@@ -135,7 +134,7 @@ class Connection:
         data = None
         try:
             try:
-                result = self.server.handle(msg, self.server.enveloped(msg), self.session, self, None)
+                result = self.server.handle(msg, self.server.context(self.server.enveloped(msg), self.session, self))
                 if is_coroutine(result):  # a handler that waits: without the turn
                     self.server.done(ticket)
                     ticket = 0
