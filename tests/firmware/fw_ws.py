@@ -251,8 +251,7 @@ class _StarvedWriter:
 
 class _Conn:
     def __init__(self, writer):
-        self.reader = None
-        self.writer = writer
+        self.stream = writer  # the HTTP connection's stream, which the WebSocket reads and writes
         self.buf = bytearray(16)
         self.mv = memoryview(self.buf)
 

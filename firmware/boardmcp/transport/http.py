@@ -107,6 +107,10 @@ class Headers:
 
     def __init__(self, head=b"", start=0):
         self.read(head, start)
+        # The request line's method and target (_parse_head) and the MCP era the fields name
+        # (HTTPServer._admit), for the transport's use.
+        self.method = self.target = None
+        self.modern = False
 
     def read(self, head, start):
         """Take a request head (bytes, field names lower-cased); its header lines begin at
@@ -117,6 +121,7 @@ class Headers:
     def clear(self):
         """Let the last request's head go (an idle connection holds none)."""
         self.head = b""
+        self.target = None
 
     # Few locals in each method: a call whose frame fits the C stack allocates nothing.
 
@@ -228,8 +233,8 @@ _METHODS = ((b"POST", "POST"), (b"GET", "GET"), (b"DELETE", "DELETE"))  # no str
 
 
 def _parse_head(conn, mv, head_end):
-    # Request line and header block -> conn.method, conn.target, conn.headers. Raises _Reject
-    # when malformed. (Split in small functions, as on every per-request path: a frame of more
+    # Request line and header block -> conn.headers (with the method and target). Raises
+    # _Reject when malformed. (Split in small functions, as on every per-request path: a frame of more
     # than about 11 words, locals plus stack, is heap allocated on every call.)
     eol = conn.buf.find(b"\r\n", 0, head_end)
     if eol < 0:
@@ -242,13 +247,13 @@ def _parse_head(conn, mv, head_end):
 
 
 def _request_line(conn, head, eol):
-    # conn.method and conn.target; _Reject unless the line is "METHOD TARGET HTTP/1.x".
+    # The request's method and target; _Reject unless the line is "METHOD TARGET HTTP/1.x".
     sp1 = head.find(b" ", 0, eol)
     sp2 = head.find(b" ", sp1 + 1, eol)
     if sp1 <= 0 or sp2 < 0 or not head.startswith(b"HTTP/1.", sp2 + 1) or head.find(b" ", sp2 + 1, eol) >= 0:
         raise _Reject(400, "Malformed request line")
-    conn.method = _method(head, sp1)
-    conn.target = str(head[sp1 + 1 : sp2], "utf-8")
+    conn.headers.method = _method(head, sp1)
+    conn.headers.target = str(head[sp1 + 1 : sp2], "utf-8")
 
 
 def _check_utf8(head):
@@ -549,7 +554,7 @@ class HTTPServer:
         if buf is None:
             # Idle connections hold no buffer: it is taken once the request's first bytes are in,
             # with the request's turn (see Server.turn).
-            await conn.reader.readinto(_NOTHING)
+            await conn.stream.readinto(_NOTHING)
             conn.turn = server.turn() or await server.wait_turn()
             buf = self._lend(conn)
         else:
@@ -600,7 +605,7 @@ class HTTPServer:
             end = filled  # everything buffered belonged to this body
         conn.deadline = None  # a handler may take its time; writes set their own deadline
 
-        conn.keep = not conn.headers.has(b"connection", b"close")
+        conn.reply.begin(not conn.headers.has(b"connection", b"close"))
         buf = mv = part = None  # the handler may be a GET stream, which gives the buffer up
         conn.pipelined = filled > end  # bytes of the next request follow this one's in the buffer
         keep = await self._route(conn, body)
@@ -648,7 +653,7 @@ class HTTPServer:
         # More of a request that came in pieces, read without the request's turn (a client slow
         # to send must not hold back the others), which is taken again once the bytes are in.
         self._pass(conn)
-        n = await conn.reader.readinto(part)
+        n = await conn.stream.readinto(part)
         conn.turn = self.server.turn() or await self.server.wait_turn()
         return n
 
@@ -661,13 +666,11 @@ class HTTPServer:
     def _route(self, conn, body):
         # The coroutine that answers one parsed request (it returns False when the connection
         # must close after it): chosen here without one of its own. The request's state is on
-        # conn (method, target, headers, keep; extra and modern set here): passed as arguments,
-        # it made this frame and the handlers' too big for the C stack.
-        conn.extra = b"" if conn.keep else b"Connection: close\r\n"
+        # conn (see _Conn).
         wait = ratelimit.wait_s(conn.peer)
         if wait:
             return _sent(conn, 429, _problem("Too many requests; slow down"), b"Retry-After: %d\r\n" % wait)
-        path = _path(conn.target)
+        path = _path(conn.headers.target)
         if path == "/ws":
             self._pass(conn)  # a WebSocket takes a turn for each of its requests
             gc.collect()  # so the module loads into low holes, not across the largest free block
@@ -681,16 +684,16 @@ class HTTPServer:
         method = self.guard.check(conn.headers.raw)
         if method is not None:
             return _refused(conn, method)
-        conn.modern = self.server.is_modern(conn.headers)
-        method = conn.method
+        conn.headers.modern = self.server.is_modern(conn.headers)
+        method = conn.headers.method
         if method == "POST":
             return self._post(conn, body)
-        if method == "GET" and not conn.modern:
+        if method == "GET" and not conn.headers.modern:
             return self._get_stream(conn)
-        if method == "DELETE" and not conn.modern:
+        if method == "DELETE" and not conn.headers.modern:
             return self._delete(conn)
         # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
-        allow = b"Allow: POST\r\n" if conn.modern else b"Allow: GET, POST, DELETE\r\n"
+        allow = b"Allow: POST\r\n" if conn.headers.modern else b"Allow: GET, POST, DELETE\r\n"
         return _sent(conn, 405, _problem("Method not allowed"), allow)
 
     def _session(self, headers):
@@ -706,17 +709,15 @@ class HTTPServer:
     async def _post(self, conn, body):
         headers = conn.headers
         if not headers.starts(b"content-type", b"application/json"):
-            await conn.send(415, _problem("Content-Type must be application/json"), conn.extra)
-            return conn.keep
+            return await _sent(conn, 415, _problem("Content-Type must be application/json"), b"")
         if b"accept" in headers and not _accepts(headers):
-            await conn.send(406, _problem("Accept must include application/json and text/event-stream"), conn.extra)
-            return conn.keep
+            return await _sent(conn, 406, _problem("Accept must include application/json and text/event-stream"), b"")
         server = self.server
-        modern = conn.modern
+        modern = headers.modern
         rid = None
         session = None
         opened = None  # the session this request creates (initialize)
-        reply = conn.reply()
+        reply = conn.reply
         try:
             if body is _NO_ROOM:
                 raise MemoryError()  # its body had no room: answered as a body too large to parse
@@ -730,8 +731,8 @@ class HTTPServer:
                 self._release(conn)
             if isinstance(msg, list):  # a batch
                 status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
-                await conn.send(status, payload, conn.extra)
-                return conn.keep
+                await conn.send(status, payload, reply.extra)
+                return reply.keep
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
             if not modern:
@@ -741,21 +742,21 @@ class HTTPServer:
                     session = self._session(headers)
             if kind != jsonrpc.REQUEST:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
-                await conn.send(202, None, conn.extra)
-                return conn.keep
+                await conn.send(202, None, reply.extra)
+                return reply.keep
             result = server.handle(msg, server.context(modern, session, reply, headers if modern else None))
             if is_coroutine(result):  # a handler that waits
                 self._pass(conn)
                 result = await result
             if result is None:
-                return reply.abandon() and conn.keep  # cancelled: nothing more is sent for it
+                return reply.abandon() and reply.keep  # cancelled: nothing more is sent for it
             if opened is not None:
-                conn.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
+                reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
                 opened = None
             sending = reply.finish(rid, result)
             if sending is not None:
                 await sending
-            return conn.keep
+            return reply.keep
         except Error as e:
             status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
             payload = jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
@@ -774,7 +775,7 @@ class HTTPServer:
             if opened is not None:
                 server.end_session(opened.id)  # initialize failed: no session
         await reply.fail(status, payload)
-        return conn.keep
+        return reply.keep
 
     async def _batch(self, items, modern, session):
         # Revision 2025-03-26 lets a POST carry an array of messages; the answers go back as an
@@ -818,8 +819,8 @@ class HTTPServer:
             return await _sent(conn, 409, _problem("This session already has a GET stream"), b"")
         if self.streams >= MAX_STREAMS:
             return await _sent(conn, 503, _problem("Too many open streams; retry later"), b"Retry-After: 5\r\n")
-        conn.extra = b"Connection: close\r\n"
-        reply = conn.reply()
+        reply = conn.reply
+        reply.extra = b"Connection: close\r\n"
         self._pass(conn)  # the stream stays open
         self._release(conn)  # the stream only writes, and the connection closes after it
         self.streams += 1
@@ -839,52 +840,44 @@ class HTTPServer:
     async def _delete(self, conn):
         try:
             self.server.end_session(self._session(conn.headers).id)
-            await conn.send(200, None, conn.extra)
+            await conn.send(200, None, conn.reply.extra)
         except _NoSession as e:
-            await conn.send(e.status, _problem(e.reason), conn.extra)
-        return conn.keep
+            await conn.send(e.status, _problem(e.reason), conn.reply.extra)
+        return conn.reply.keep
 
 
 class _Conn:
     """One client connection: its buffer, and the deadline the server's reaper enforces
-    (None while a handler runs, which may take its time)."""
+    (None while a handler runs, which may take its time).
+
+    The request being served is kept in objects the connection reuses for each of its requests
+    (they cost no heap after the first): `headers`, its head (request line, fields, era), and
+    `reply`, its way back (keep-alive, the header lines every response to it carries). Passed
+    as arguments, they made the request's functions too big for the C stack, and as objects made
+    per request they cost 600 B. At most 12 attributes each: a 13th grows an object's table
+    from 12 slots to 17 (a larger block for every new connection, on a heap that may not have it).
+    """
+
+    upgraded = False  # a WebSocket now: no HTTP response may be written on it
 
     def __init__(self, stream, timeout_ms, peer):
-        self.reader = self.writer = stream
+        self.stream = stream
         # The port's Stream keeps its socket in .s: read directly when it is known to hold data.
         self.sock = stream.s  # pyright: ignore[reportAttributeAccessIssue]
         self.peer = peer  # the client's address, as the port's accept() gives it
         self.buf = self.mv = None  # while a request is read and served (see HTTPServer._lend)
         self.task = asyncio.current_task()
         self.deadline = None
-        self.upgraded = False  # a WebSocket now: no HTTP response may be written on it
         self.pipelined = False  # while a request is served: the buffer holds the next one's start
         self.turn = 0  # the ticket of the request's turn while it holds one (Server.turn)
         self.timeout_ms = timeout_ms  # for each write to be taken by the client
-        # The request being served, in objects the connection keeps (set anew for each request,
-        # they cost no heap after the first): its request line and header fields, whether the
-        # connection stays open after it, the header lines every response to it carries, its era.
-        self.method = self.target = None
         self.headers = Headers()
-        self.keep = True
-        self.extra = b""
-        self.modern = False
-        self._reply = None
+        self.reply = _Reply(self)
         _no_delay(stream)
-
-    def reply(self):
-        """The request's _Reply (one per connection, made when its first request needs it)."""
-        reply = self._reply
-        if reply is None:
-            reply = self._reply = _Reply(self)
-        else:
-            reply.sse = False
-        return reply
 
     def done(self):
         """The request is answered: let go of what it held (an idle connection holds nothing)."""
         self.headers.clear()
-        self.target = None
 
     def expire(self, ms):
         """Cancel this connection's task if it is still reading or writing in ms."""
@@ -892,18 +885,18 @@ class _Conn:
 
     def unsent(self):
         """drain(), to await when the socket has not taken all that was written; else None."""
-        return self.drain() if self.writer.out_buf else None  # pyright: ignore[reportAttributeAccessIssue]
+        return self.drain() if self.stream.out_buf else None  # pyright: ignore[reportAttributeAccessIssue]
 
     async def drain(self):
         """Wait until the socket has taken what was written (within the write deadline)."""
         held = self.deadline
         self.expire(self.timeout_ms)
-        await self.writer.drain()
+        await self.stream.drain()
         self.deadline = held
 
     async def send(self, status, payload, extra=b""):
         """One whole response: status line, headers and a JSON body (bytes, or None)."""
-        _respond(self.writer, status, payload, extra)
+        _respond(self.stream, status, payload, extra)
         await self.drain()
 
     async def discard(self):
@@ -911,7 +904,7 @@ class _Conn:
         # just sent before the client reads it. Drain briefly (bounded in time) first.
         self.expire(LINGER_MS)
         try:
-            while await self.reader.readinto(self.mv):
+            while await self.stream.readinto(self.mv):
                 pass
         except (OSError, asyncio.CancelledError):
             pass
@@ -929,12 +922,20 @@ class _Reply:
     _waiter = None
 
     def __init__(self, conn):
-        self.conn = conn  # the response's header lines: conn.extra
+        self.conn = conn
+        self.keep = True  # the connection stays open after the response
+        self.extra = b""  # header lines every response to the request carries
+
+    def begin(self, keep):
+        """Answer a new request (a connection has one _Reply, for each of its requests)."""
+        self.keep = keep
+        self.extra = b"" if keep else b"Connection: close\r\n"
+        self.sse = False
 
     async def open(self):
         """Commit to SSE: send the status line and headers."""
         self.sse = True
-        self.conn.writer.write(_SSE_HEAD + self.conn.extra + b"\r\n")
+        self.conn.stream.write(_SSE_HEAD + self.extra + b"\r\n")
         await self.conn.drain()
 
     async def send(self, msg):
@@ -949,9 +950,9 @@ class _Reply:
         (and NAT and proxies) alive. True when the client is gone or stop() was called."""
         self._waiter = asyncio.current_task()
         try:
-            n = await asyncio.wait_for_ms(self.conn.reader.readinto(_SCRATCH), ms)
+            n = await asyncio.wait_for_ms(self.conn.stream.readinto(_SCRATCH), ms)
         except asyncio.TimeoutError:
-            self.conn.writer.write(b"10\r\n: keep-alive\r\n\r\n\r\n")
+            self.conn.stream.write(b"10\r\n: keep-alive\r\n\r\n\r\n")
             await self.conn.drain()
             return False
         except (asyncio.CancelledError, OSError):
@@ -969,7 +970,7 @@ class _Reply:
         """A cancelled request: end its SSE stream, or drop the connection if nothing was sent."""
         if self.sse:
             try:
-                self.conn.writer.write(b"0\r\n\r\n")
+                self.conn.stream.write(b"0\r\n\r\n")
             except OSError:
                 return False  # the client has gone (the usual reason for a cancel): close
             return True
@@ -995,8 +996,8 @@ class _Reply:
         # finish(): a frame of more than 11 words is heap allocated on every call.)
         n = out.tell()
         pos = buffers.put_int(buffers.put(0, _JSON_HEAD), n)
-        pos = buffers.put(buffers.put(pos, b"\r\n"), self.conn.extra)
-        buffers.send(self.conn.writer.write, buffers.put(pos, b"\r\n"), out, n, b"")
+        pos = buffers.put(buffers.put(pos, b"\r\n"), self.extra)
+        buffers.send(self.conn.stream.write, buffers.put(pos, b"\r\n"), out, n, b"")
         buffers.release(n)
 
     async def fail(self, status, payload):
@@ -1007,11 +1008,11 @@ class _Reply:
             self._event(out, True)
             await self.conn.drain()
         else:
-            await self.conn.send(status, payload, self.conn.extra)
+            await self.conn.send(status, payload, self.extra)
 
     async def end(self):
         """Close the SSE stream."""
-        self.conn.writer.write(b"0\r\n\r\n")
+        self.conn.stream.write(b"0\r\n\r\n")
         await self.conn.drain()
 
     def _event(self, out, last):
@@ -1022,16 +1023,16 @@ class _Reply:
             head = size + _EVENT
         else:
             self.sse = True
-            head = _SSE_HEAD + self.conn.extra + b"\r\n" + size + _EVENT
-        buffers.copy_out(self.conn.writer.write, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
+            head = _SSE_HEAD + self.extra + b"\r\n" + size + _EVENT
+        buffers.copy_out(self.conn.stream.write, head, out, n, b"\r\n\r\n\r\n0\r\n\r\n" if last else b"\r\n\r\n\r\n")
         buffers.release(n)
 
     async def _pieces(self, rid, result):
         # A result holding long lists, chunked: the items are serialised one by one and sent
         # about CHUNK bytes at a time, so the board never holds the whole response. `out` is
         # shared, so it is emptied before every await and rewound after.
-        writer = self.conn.writer
-        writer.write(_CHUNKED_HEAD + self.conn.extra + b"\r\n")
+        writer = self.conn.stream
+        writer.write(_CHUNKED_HEAD + self.extra + b"\r\n")
         out = buffers.stream()
         most = 0
         try:
@@ -1115,9 +1116,9 @@ def _path(target):
 
 async def _sent(conn, status, payload, more):
     # A whole response, as the answer to a request that needs nothing else (a refusal), with
-    # `more` header lines than the request's own (conn.extra).
-    await conn.send(status, payload, conn.extra + more if more else conn.extra)
-    return conn.keep
+    # `more` header lines than the request's own (conn.reply.extra).
+    await conn.send(status, payload, conn.reply.extra + more if more else conn.reply.extra)
+    return conn.reply.keep
 
 
 def _refused(conn, refusal):

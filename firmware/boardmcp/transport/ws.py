@@ -61,12 +61,11 @@ class _Gone(Exception):
 
 
 async def upgrade(http, conn):
-    """Serve one upgrade request (conn.method, conn.headers) to its end; return whether the HTTP
-    connection stays open. The HTTP connection's buffer (an upgrade GET has no body) is reused
-    for frames."""
+    """Serve one upgrade request (conn.headers) to its end; return whether the HTTP connection
+    stays open. The HTTP connection's buffer (an upgrade GET has no body) is reused for frames."""
     global busy
     headers = conn.headers
-    refusal = _refusal(http, conn.method, headers)
+    refusal = _refusal(http, headers.method, headers)
     if refusal is not None:
         status, reason, extra = refusal
         await conn.send(status, _problem(reason), extra + b"Connection: close\r\n")
@@ -91,7 +90,7 @@ async def upgrade(http, conn):
             ws = WebSocket(http.server, conn)
         conn.upgraded = True  # from here on no HTTP response may follow, even after a MemoryError
         try:
-            conn.writer.write(head + b"\r\n")
+            conn.stream.write(head + b"\r\n")
             await conn.drain()
             await ws.run()
         finally:
@@ -131,8 +130,7 @@ class WebSocket(Connection):
     def __init__(self, server, conn):
         super().__init__(server)
         self.conn = conn  # the HTTP connection it was upgraded from
-        self.reader = conn.reader
-        self.writer = conn.writer
+        self.reader = self.writer = conn.stream
         self.buf = conn.buf
         self.mv = conn.mv
         self.pos = 0  # buf[pos:filled] is read but not yet parsed

@@ -48,44 +48,55 @@ class Sensor:
 
     def read(self):
         """(temperature degC, relative humidity %, pressure Pa) from one forced measurement."""
+        self._measure()
+        d = read(self.i2c, self.addr, 0xF7, 8)
+        return self.compensate(
+            (d[3] << 12) | (d[4] << 4) | (d[5] >> 4),
+            (d[0] << 12) | (d[1] << 4) | (d[2] >> 4),
+            (d[6] << 8) | d[7],
+        )
+
+    def _measure(self):
         write(self.i2c, self.addr, 0xF2, 0x01)  # humidity x1 (takes effect with ctrl_meas)
         write(self.i2c, self.addr, 0xF4, 0x25)  # temperature x1, pressure x1, forced mode
         for _ in range(20):  # about 8 ms at x1; status bit 3 is "measuring"
             if not read(self.i2c, self.addr, 0xF3, 1)[0] & 0x08:
                 break
             time.sleep_ms(2)
-        d = read(self.i2c, self.addr, 0xF7, 8)
-        adc_p = (d[0] << 12) | (d[1] << 4) | (d[2] >> 4)
-        adc_t = (d[3] << 12) | (d[4] << 4) | (d[5] >> 4)
-        adc_h = (d[6] << 8) | d[7]
-        return self.compensate(adc_t, adc_p, adc_h)
 
+    # The datasheet's formulas, one function each, the calibration words indexed rather than
+    # unpacked: in one function, with every word a local, its frame (38 words) was heap
+    # allocated on every reading; each of these fits the C stack.
     def compensate(self, adc_t, adc_p, adc_h):
         """Raw ADC values -> (degC, %RH, Pa), per the datasheet's integer formulas."""
-        t1, t2, t3 = self.t
-        var1 = (((adc_t >> 3) - (t1 << 1)) * t2) >> 11
-        var2 = (((((adc_t >> 4) - t1) * ((adc_t >> 4) - t1)) >> 12) * t3) >> 14
-        t_fine = var1 + var2
-        temp = ((t_fine * 5 + 128) >> 8) / 100
+        t_fine = self._t_fine(adc_t)
+        return ((t_fine * 5 + 128) >> 8) / 100, self._humidity(t_fine, adc_h), self._pressure(t_fine, adc_p)
 
-        p1, p2, p3, p4, p5, p6, p7, p8, p9 = self.p
+    def _t_fine(self, adc_t):
+        t = self.t  # dig_T1..T3
+        var1 = (((adc_t >> 3) - (t[0] << 1)) * t[1]) >> 11
+        adc_t = (adc_t >> 4) - t[0]
+        return var1 + ((((adc_t * adc_t) >> 12) * t[2]) >> 14)
+
+    def _pressure(self, t_fine, adc_p):
+        p = self.p  # dig_P1..P9
         var1 = t_fine - 128000
-        var2 = var1 * var1 * p6 + ((var1 * p5) << 17) + (p4 << 35)
-        var1 = ((var1 * var1 * p3) >> 8) + ((var1 * p2) << 12)
-        var1 = (((1 << 47) + var1) * p1) >> 33
+        var2 = var1 * var1 * p[5] + ((var1 * p[4]) << 17) + (p[3] << 35)
+        var1 = ((var1 * var1 * p[2]) >> 8) + ((var1 * p[1]) << 12)
+        var1 = (((1 << 47) + var1) * p[0]) >> 33
         if var1 == 0:
-            pressure = 0.0
-        else:
-            p = ((((1048576 - adc_p) << 31) - var2) * 3125) // var1
-            var1 = (p9 * (p >> 13) * (p >> 13)) >> 25
-            var2 = (p8 * p) >> 19
-            pressure = (((p + var1 + var2) >> 8) + (p7 << 4)) / 256
+            return 0.0
+        adc_p = ((((1048576 - adc_p) << 31) - var2) * 3125) // var1
+        var1 = (p[8] * (adc_p >> 13) * (adc_p >> 13)) >> 25
+        var2 = (p[7] * adc_p) >> 19
+        return (((adc_p + var1 + var2) >> 8) + (p[6] << 4)) / 256
 
-        h1, h2, h3, h4, h5, h6 = self.h
+    def _humidity(self, t_fine, adc_h):
+        h = self.h  # dig_H1..H6
         v = t_fine - 76800
-        v = ((((adc_h << 14) - (h4 << 20) - (h5 * v)) + 16384) >> 15) * (
-            ((((((v * h6) >> 10) * (((v * h3) >> 11) + 32768)) >> 10) + 2097152) * h2 + 8192) >> 14
+        v = ((((adc_h << 14) - (h[3] << 20) - (h[4] * v)) + 16384) >> 15) * (
+            ((((((v * h[5]) >> 10) * (((v * h[2]) >> 11) + 32768)) >> 10) + 2097152) * h[1] + 8192) >> 14
         )
-        v -= ((((v >> 15) * (v >> 15)) >> 7) * h1) >> 4
+        v -= ((((v >> 15) * (v >> 15)) >> 7) * h[0]) >> 4
         v = 0 if v < 0 else 419430400 if v > 419430400 else v
-        return temp, (v >> 12) / 1024, pressure
+        return (v >> 12) / 1024
