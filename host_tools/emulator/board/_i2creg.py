@@ -8,6 +8,7 @@ class Registers:
     def __init__(self, spec, size):
         self.name = spec["name"]
         self.regs = bytearray(size)
+        self._view = memoryview(self.regs)  # a read copies from it once, as the port's C does
         self.ptr = 0
 
     def write(self, data):
@@ -21,7 +22,7 @@ class Registers:
 
     def read(self, n):
         self.refresh(self.ptr, n)
-        out = bytes(self.regs[self.ptr : self.ptr + n])
+        out = bytes(self._view[self.ptr : self.ptr + n])
         self.ptr += n
         return out
 

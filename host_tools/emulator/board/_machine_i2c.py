@@ -15,6 +15,8 @@ _I2C_PINS = {  # hardware I2C id -> default (scl, sda), per chip (ports/esp32/ma
 }
 _buses = {}  # (scl, sda) -> [bus name, {address: device model}]
 _reg = bytearray(1)  # see I2C._mem
+_wbuf = bytearray(17)  # see I2C.writeto_mem: a register address and up to 16 data bytes
+_wviews = tuple(memoryview(_wbuf)[:n] for n in range(len(_wbuf) + 1))  # _wbuf's first n bytes
 # The wired buses and their devices exist from power-on (machine imports this module then, see
 # machine._power_on); a pair of pins with nothing wired is a bus of its own, without devices.
 for _spec in _boardsim.config().get("i2c", ()):
@@ -112,11 +114,17 @@ class I2C:
         buf[:] = self._at(addr, memaddr, addrsize).read(len(buf))
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
-        head = self._mem(memaddr, addrsize)
-        data = bytearray(len(head) + len(buf))
-        data[: len(head)] = head
-        data[len(head) :] = buf
-        self._device(addr).write(data)
+        # An 8-bit register address and the data, through a reused buffer (no model keeps what
+        # it is handed): the port's C allocates nothing for a write.
+        n = len(buf) + 1
+        if addrsize != 8 or n > len(_wbuf):
+            return self._write_mem(addr, memaddr, buf, addrsize)
+        _wbuf[0] = memaddr & 0xFF
+        _wbuf[1:n] = buf
+        self._device(addr).write(_wviews[n])
+
+    def _write_mem(self, addr, memaddr, buf, addrsize):
+        self._device(addr).write(self._mem(memaddr, addrsize) + bytes(buf))
 
     # Primitive operations: start, address byte and data through write(), readinto(), stop.
     def start(self):
