@@ -238,7 +238,7 @@ def run_gateway_bench(out: Path, workdir: Path, level: str, progress: Callable[[
         "",
         f"Boards without an `mqtt` section in config.json never import the module. The emulator's VM has "
         f"{SIM_HEAP_BYTES // 1024} KB on top of the profile's heap for the simulated hardware and "
-        f"{WORD_HEAP_BYTES // 1024} KB for its 64-bit words; the numbers are the firmware's, on the 64-bit VM.",
+        f"{WORD_HEAP_BYTES / 1024:.1f} KB for its 64-bit words; the numbers are the firmware's, on the 64-bit VM.",
         "",
     ]
     out.write_text("\n".join(lines))
