@@ -681,9 +681,9 @@ class HTTPServer:
 
     def _admit(self, conn, body):
         # A request for MCP: the Guard's checks, then its era and method.
-        method = self.guard.check(conn.headers.raw)
-        if method is not None:
-            return _refused(conn, method)
+        refusal = self.guard.check(conn.headers.raw)
+        if refusal is not None:
+            return _refused(conn, refusal)
         conn.headers.modern = self.server.is_modern(conn.headers)
         method = conn.headers.method
         if method == "POST":
@@ -731,8 +731,7 @@ class HTTPServer:
                 self._release(conn)
             if isinstance(msg, list):  # a batch
                 status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
-                await conn.send(status, payload, reply.extra)
-                return reply.keep
+                return await _sent(conn, status, payload, b"")
             if kind == jsonrpc.REQUEST:
                 rid = msg["id"]
             if not modern:
@@ -742,8 +741,7 @@ class HTTPServer:
                     session = self._session(headers)
             if kind != jsonrpc.REQUEST:
                 server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
-                await conn.send(202, None, reply.extra)
-                return reply.keep
+                return await _sent(conn, 202, None, b"")
             result = server.handle(msg, server.context(modern, session, reply, headers if modern else None))
             if is_coroutine(result):  # a handler that waits
                 self._pass(conn)
@@ -840,10 +838,9 @@ class HTTPServer:
     async def _delete(self, conn):
         try:
             self.server.end_session(self._session(conn.headers).id)
-            await conn.send(200, None, conn.reply.extra)
         except _NoSession as e:
-            await conn.send(e.status, _problem(e.reason), conn.reply.extra)
-        return conn.reply.keep
+            return await _sent(conn, e.status, _problem(e.reason), b"")
+        return await _sent(conn, 200, None, b"")
 
 
 class _Conn:
