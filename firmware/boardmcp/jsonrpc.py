@@ -130,6 +130,17 @@ def _check_depth(body, start, end):
             depth -= 1
 
 
+class _JSONText:
+    """The type of JSON_TEXT."""
+
+
+# A result's "content" that is one text block holding the JSON of its "structuredContent"
+# (registry.structured()). dump_result() and dump_pieces() write that JSON once, as the
+# structuredContent, and copy it escaped into the text: a string of it (dumps()) and the
+# block's dicts were the largest allocation of a tool call (518 B of system_info's 4.3 KB).
+JSON_TEXT = _JSONText()
+
+
 class Raw:
     """A JSON array whose items are already encoded, as bytes start..end of a file
     (`item,item,...`): a result's value that is sent without being parsed or held."""
@@ -193,8 +204,77 @@ def dump_result(stream, rid, value):
     stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
     stream.write(b',"result":')
-    dump(value, stream)
+    if value.get("content") is JSON_TEXT:
+        _structured(stream, value)
+    else:
+        dump(value, stream)
     stream.write(b"}")
+
+
+# A structured tool result, apart from dump_result() and dump_pieces(), so that their frames
+# fit the C stack (see decode()). MicroPython's streams take write(buf, offset, length): the
+# text is copied a piece at a time through _piece, without a slice or a string.
+def _structured(stream, value):
+    # {"structuredContent":<JSON>,"content":[{"type":"text","text":"<the same, escaped>"}],...}
+    stream.write(b'{"structuredContent":')
+    _with_text(stream, value["structuredContent"])
+    for key in value:  # the other members (resultType, _meta)
+        if key not in ("content", "structuredContent"):
+            _member(stream, value, key)
+    stream.write(b"}")
+
+
+def _with_text(stream, obj):
+    # obj's JSON, then the text block holding it.
+    start = stream.tell()
+    dump(obj, stream)
+    _text(stream, start, stream.tell())
+
+
+def _text(stream, start, end):
+    # The text block, its text copied escaped from the stream's bytes start..end.
+    stream.write(b',"content":[{"type":"text","text":"')
+    while start < end:  # a shared stream's length may be an earlier use's: positions are kept
+        w = stream.tell()
+        stream.seek(start)
+        stream.readinto(_piece)
+        n = min(RAW_PIECE, end - start)
+        stream.seek(w)
+        _escape(stream, n)
+        start += n
+    stream.write(b'"}]')
+
+
+def _member(stream, value, key):
+    stream.write(b",")
+    json.dump(key, stream)
+    stream.write(b":")
+    dump(value[key], stream)
+
+
+def _escape(stream, n):
+    # The first n bytes of _piece (JSON) as a JSON string's contents: only its quotes and
+    # backslashes need escaping (json.dump() escaped the control characters in its strings).
+    if _piece.find(b"\\", 0, n) >= 0:
+        _escape_all(stream, n)
+        return
+    a = 0
+    q = _piece.find(b'"', 0, n)
+    while q >= 0:
+        stream.write(_piece, a, q - a)
+        stream.write(b"\\")
+        a = q
+        q = _piece.find(b'"', q + 1, n)
+    stream.write(_piece, a, n - a)
+
+
+def _escape_all(stream, n):
+    # As _escape(), a byte at a time: the JSON holds a backslash (a string with an escape).
+    for i in range(n):
+        c = _piece[i]
+        if c in (0x22, 0x5C):  # quote, backslash
+            stream.write(b"\\")
+        stream.write(_piece, i, 1)
 
 
 # Apart from dump_result(), so that its frame fits the C stack (see decode()).
@@ -216,6 +296,11 @@ def dump_pieces(stream, rid, value):
     holds a long list's response."""
     stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
+    if value.get("content") is JSON_TEXT:  # nothing long in it to yield after
+        stream.write(b',"result":')
+        _structured(stream, value)
+        stream.write(b"}")
+        return
     stream.write(b',"result":{')
     sep = False
     for key in value:

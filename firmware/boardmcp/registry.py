@@ -50,7 +50,6 @@ and what serving takes, and the function that serves):
 
 import asyncio
 import gc
-import json
 import os
 import sys
 from array import array
@@ -58,7 +57,7 @@ from array import array
 from micropython import const
 
 from . import config, schema
-from .jsonrpc import COMPACT, Error, Raw, dump
+from .jsonrpc import JSON_TEXT, Error, Raw, dump
 
 # Free heap a board keeps for connections and requests: when less is free after a tool call or a
 # resource read, the loaded tools modules are unloaded (a tight board reloads them per request,
@@ -86,8 +85,9 @@ def text(s):
 
 
 def structured(obj):
-    """A CallToolResult for a tool with an outputSchema: structuredContent plus its JSON as text."""
-    return {"content": [{"type": "text", "text": json.dumps(obj, separators=COMPACT)}], "structuredContent": obj}
+    """A CallToolResult for a tool with an outputSchema: structuredContent plus its JSON as text
+    (JSON_TEXT: the text is written from obj as the result is sent, see jsonrpc.py)."""
+    return {"content": JSON_TEXT, "structuredContent": obj}
 
 
 def failure(message):

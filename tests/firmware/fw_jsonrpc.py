@@ -1,7 +1,9 @@
 # JSON-RPC envelope tests, run on the MicroPython VM against the deployed .mpy firmware.
+import io
 import json
 
 from boardmcp import jsonrpc
+from boardmcp.registry import structured
 
 
 def _code(body):
@@ -72,3 +74,39 @@ def test_encoding():
     assert err == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "bad"}}
     err = json.loads(jsonrpc.error("i", -32602, "m", {"k": 1}))
     assert err["error"]["data"] == {"k": 1} and err["id"] == "i"
+
+
+def _sent(write, rid, result):
+    # What a transport sends for a result: the shared stream holding an earlier, longer response
+    # (its bytes beyond this one's end are stale), then the response written by `write`.
+    out = io.BytesIO()
+    out.write(b"x" * 4000)
+    out.seek(0)
+    if write is jsonrpc.dump_result:
+        jsonrpc.dump_result(out, rid, result)
+    else:
+        for _ in jsonrpc.dump_pieces(out, rid, result):
+            pass
+    return json.loads(out.getvalue()[: out.tell()])
+
+
+def test_a_structured_result_carries_its_json_as_text():
+    objs = (
+        {"board": "ESP32-S3 (no PSRAM)", "n": 1, "t": 21.5, "ok": True, "none": None},
+        {"quoted": 'say "hi"', "tab\there": "a\\b\nc", "uni": "\u00b0C \u2013 \U0001f600"},
+        {"long": "q" * 700, "quotes": '"' * 300, "list": list(range(100))},  # several pieces
+        {},
+        [1, "two", {"three": 3}],
+    )
+    for obj in objs:
+        for write in (jsonrpc.dump_result, jsonrpc.dump_pieces):
+            result = structured(obj)
+            result["resultType"] = "complete"  # as the server adds on revision 2026-07-28
+            msg = _sent(write, 7, result)
+            assert msg["id"] == 7 and msg["jsonrpc"] == "2.0", msg
+            r = msg["result"]
+            assert sorted(r) == ["content", "resultType", "structuredContent"], r
+            assert r["structuredContent"] == obj and r["resultType"] == "complete"
+            assert len(r["content"]) == 1 and r["content"][0]["type"] == "text"
+            assert json.loads(r["content"][0]["text"]) == obj
+    assert json.loads(jsonrpc.result(3, structured({"a": 1})))["result"]["content"][0]["text"] == '{"a":1}'
