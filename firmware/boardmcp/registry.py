@@ -228,7 +228,6 @@ class Registry:
         self._modules = {}  # loaded module -> the sys.modules names it brought in
         self._resident = set()  # modules never unloaded
         self._watchers = {}  # module -> its watch() task
-        self._gone = []  # names of modules unloaded or failed to import (see _scrub)
         self._untrimmed = 0  # calls and reads trim() lets pass before it looks at the heap again
         # What a tools module worked out from the profile (or set up) once, and needs on each
         # load: key -> value, as the module chooses (hardware state that outlives a registry
@@ -283,12 +282,8 @@ class Registry:
         loaded = sys.modules
         names = [m for m in loaded if m.startswith(_UNLOADABLE) and m not in keep and not getattr(loaded[m], "busy", 0)]
         names.sort(reverse=True)
-        gone = self._gone
         for name in names:
             unload(name)
-            if name not in gone:
-                gone.append(name)
-        self._scrub()
         gc.collect()
 
     def reclaim(self):
@@ -298,7 +293,6 @@ class Registry:
         if self._unloadable():
             self.evict()
             return True
-        self._scrub()  # as evict() does: the MemoryError may have cut an import short
         gc.collect()
         return False
 
@@ -318,31 +312,12 @@ class Registry:
         return getattr(module, name)
 
     def _import(self, path, name):
-        # Module boardmcp.<path>; one that fails to load is remembered for _scrub, which runs in
-        # the reclaim() or evict() that follows a MemoryError.
+        # Module boardmcp.<path>.
         try:
             return __import__("boardmcp." + path, None, None, (name,))
         except MemoryError:
-            module = "boardmcp." + path
-            if module not in self._gone:
-                self._gone.append(module)
+            _forget("boardmcp." + path)
             raise
-
-    def _scrub(self):
-        # MicroPython takes a module that failed to load out of sys.modules by marking its slot
-        # in the table free, but leaves the half-loaded module in it, and the GC still finds it
-        # there: it stays in the heap until another import happens to reuse the slot (a 3.3 KB
-        # step measured after a MemoryError mid-import). Adding the name again takes the first
-        # free slot on its probe path, which is that one unless an earlier one was freed since;
-        # deleting it then clears it. One name at a time, so the table does not grow for this.
-        modules = sys.modules
-        for name in self._gone:
-            if name not in modules:
-                try:
-                    modules[name] = sys  # any value: it is deleted at once
-                except MemoryError:  # a full table would need a bigger one: leave it
-                    return
-                del modules[name]
 
     def trim(self):
         """Unload the tools modules and cold protocol parts when the free heap is below LOW_WATER
@@ -546,11 +521,29 @@ _UNLOADABLE = ("boardmcp.tools", "boardmcp.hw") + _COLD  # module names evict() 
 def unload(name):
     """Forget module `name`: out of sys.modules and off its package, so that nothing holds it
     and its code leaves the heap once no object of it is left."""
-    sys.modules.pop(name, None)
+    if name in sys.modules:
+        sys.modules[name] = sys  # any value but the module's (see _forget)
+        del sys.modules[name]
     dot = name.rfind(".")
     parent = sys.modules.get(name[:dot])
     if parent is not None and hasattr(parent, name[dot + 1 :]):
         delattr(parent, name[dot + 1 :])
+
+
+def _forget(name):
+    # MicroPython deletes a key from a dict's table by marking its slot free, but leaves the
+    # value in it, where the GC still finds it: an unloaded module, or one that failed to load
+    # half-way (its slot marked free by the import), stayed in the heap until an insertion
+    # happened to reuse the slot (a 3.3 KB step measured after a MemoryError mid-import).
+    # unload() clears the value before deleting the key. After a failed import, adding the name
+    # again takes that slot: every slot before it on the name's probe path was taken when the
+    # import took it, and no module has been unloaded since.
+    if name not in sys.modules:
+        try:
+            sys.modules[name] = sys
+        except MemoryError:  # a table without a free slot: the import failed before taking one
+            return
+        del sys.modules[name]
 
 
 def _contents(uri, mime, value):
