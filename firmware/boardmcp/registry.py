@@ -278,7 +278,7 @@ class Registry:
                 del self._modules[module]
         # Every tools module and driver (with drivers a handler imported on first use) and cold
         # protocol part, deepest first, so each is unhooked from a package that is still there.
-        # One in use (its `busy` is not 0: ws.py's open sockets) stays.
+        # One in use (its `busy` is not 0: ws.py's open sockets, http_session.py's streams) stays.
         loaded = sys.modules
         names = [m for m in loaded if m.startswith(_UNLOADABLE) and m not in keep and not getattr(loaded[m], "busy", 0)]
         names.sort(reverse=True)
@@ -514,6 +514,7 @@ _COLD = (
     "boardmcp.prompts",
     "boardmcp.inputs",
     "boardmcp.transport.ws",
+    "boardmcp.transport.http_session",
 )
 _UNLOADABLE = ("boardmcp.tools", "boardmcp.hw") + _COLD  # module names evict() may unload
 

@@ -1,5 +1,14 @@
-# The HTTP transport's header checks and lookups (transport.http), on the MicroPython VM.
+# The HTTP transport (transport.http): its header checks and lookups, and what it loads on
+# demand, on the MicroPython VM.
+import asyncio
+import sys
+
+from boardmcp.registry import Registry
+from boardmcp.server import Server
 from boardmcp.transport.http import Headers, _Reject, check_fields
+from loopback import listen
+
+SESSION = "boardmcp.transport.http_session"
 
 
 def _headers(*lines):
@@ -65,3 +74,53 @@ def test_equals_compares_the_value_exactly():
     assert not h.equals(b"mcp-name", "cafe\u0301") and not h.equals(b"mcp-name", "cafe")
     assert not h.equals(b"mcp-twice", "x") and h.equals(b"mcp-twice", "x, x")
     assert h.equals(b"absent", None) and not h.equals(b"absent", "x") and not h.equals(b"absent", "")
+
+
+async def _send(port, head, body=b""):
+    # One request on a new connection; the open connection and the response's first bytes.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await writer.drain()
+    return reader, writer, await asyncio.wait_for_ms(reader.read(1024), 3000)
+
+
+async def test_a_get_stream_keeps_its_module_loaded_until_it_ends():
+    # GET streams are served by a module loaded on demand and unloaded with the cached code, but
+    # not while a stream is open (its code runs, and a second copy would load for the next).
+    server = Server(Registry(), "test")
+    http = await listen(server, 47501)
+    streams = []
+    try:
+        init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        init += b'"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}'
+        post = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        _, w, got = await _send(http.port, post + b"Accept: application/json, text/event-stream\r\n", init)
+        streams.append(w)
+        sid = got[got.find(b"Mcp-Session-Id: ") + 16 :].split(b"\r\n")[0]
+        get = b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + sid + b"\r\n"
+        _, w, got = await _send(http.port, get)
+        streams.append(w)
+        assert got.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"), got
+        server.registry.evict()
+        assert SESSION in sys.modules  # the open stream keeps it
+        _, w, got = await _send(http.port, get)  # the same session again: refused, counted once
+        streams.append(w)
+        assert got.startswith(b"HTTP/1.1 409 "), got
+        await _close(streams[1])  # the client leaves: the stream ends
+        for _ in range(50):
+            await asyncio.sleep_ms(10)
+            if not sys.modules[SESSION].busy:
+                break
+        assert sys.modules[SESSION].busy == 0
+        server.registry.evict()
+        assert SESSION not in sys.modules
+    finally:
+        for w in streams:
+            await _close(w)
+        http.close()
+
+
+async def _close(writer):
+    # MicroPython's Stream.close() closes nothing: wait_closed() does.
+    writer.close()
+    await writer.wait_closed()

@@ -52,7 +52,7 @@ PER_REQUEST = {
         "begin",
         "done",
         "expire",
-        "unsent",
+        "_context",
         "finish",
         "_json",
         "_accepts",

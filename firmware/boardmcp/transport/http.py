@@ -37,9 +37,6 @@ LINGER_MS = const(1000)  # draining unread input after a refusal, before closing
 MAX_LINGERING = const(8)  # refused connections drained before closing; more are closed at once
 BACKLOG = const(4)
 ACCEPT_PAUSE_MS = const(10)  # after a failed accept (no socket free): let the others run first
-MAX_BATCH = const(16)  # messages in one 2025-03-26 batch
-MAX_STREAMS = const(3)  # open GET streams; each holds a connection
-STREAM_KEEPALIVE_MS = const(15000)
 REAP_MS = const(100)  # how often connection deadlines are checked
 
 _SSE_HEAD = (
@@ -326,7 +323,6 @@ class HTTPServer:
         self.port = port
         self.path = path
         self.active = 0
-        self.streams = 0
         self._conns = []  # open connections, whose deadlines _reap() enforces
         # A BUF_SIZE buffer (and its memoryview) no connection holds, kept for the next request:
         # a heap with room for one now may lack a block that large later.
@@ -608,7 +604,12 @@ class HTTPServer:
         conn.reply.begin(not conn.headers.has(b"connection", b"close"))
         buf = mv = part = None  # the handler may be a GET stream, which gives the buffer up
         conn.pipelined = filled > end  # bytes of the next request follow this one's in the buffer
-        keep = await self._route(conn, body)
+        try:
+            keep = self._route(conn, body)
+            if type(keep) is not bool:  # the answer waits on something: a coroutine
+                keep = await keep
+        except BaseException as e:  # a POST's are answered (see _failed)
+            keep = await self._failed(conn, e)
         body = None
         conn.done()
         if not keep:
@@ -689,9 +690,9 @@ class HTTPServer:
         if method == "POST":
             return self._post(conn, body)
         if method == "GET" and not conn.headers.modern:
-            return self._get_stream(conn)
+            return self.server.registry.cold("transport.http_session.get_stream")(self, conn)
         if method == "DELETE" and not conn.headers.modern:
-            return self._delete(conn)
+            return self.server.registry.cold("transport.http_session.delete")(self, conn)
         # Revision 2026-07-28 has no standalone stream and no sessions: 405 tells clients so.
         allow = b"Allow: POST\r\n" if conn.headers.modern else b"Allow: GET, POST, DELETE\r\n"
         return _sent(conn, 405, _problem("Method not allowed"), allow)
@@ -706,141 +707,102 @@ class HTTPServer:
             raise _NoSession(404, "Session not found or ended: initialize again")
         return session
 
-    async def _post(self, conn, body):
+    # A POST's JSON-RPC message, answered by plain functions that return keep-alive (a bool), or
+    # a coroutine giving it when the answer waits (a handler that awaits, a socket that did not
+    # take the response at once). Their exceptions are answered by _failed(), in
+    # _one_request(): a POST's coroutine with the try this needs was 352 B per request.
+
+    def _post(self, conn, body):
         headers = conn.headers
         if not headers.starts(b"content-type", b"application/json"):
-            return await _sent(conn, 415, _problem("Content-Type must be application/json"), b"")
+            return _sent(conn, 415, _problem("Content-Type must be application/json"), b"")
         if b"accept" in headers and not _accepts(headers):
-            return await _sent(conn, 406, _problem("Accept must include application/json and text/event-stream"), b"")
-        server = self.server
-        modern = headers.modern
-        rid = None
-        session = None
-        opened = None  # the session this request creates (initialize)
+            return _sent(conn, 406, _problem("Accept must include application/json and text/event-stream"), b"")
+        conn.reply.posted = True  # from here, an exception is answered as a JSON-RPC error
+        return self._message(conn, body)
+
+    def _message(self, conn, body):
+        if body is _NO_ROOM:
+            raise MemoryError()  # its body had no room: answered as a body too large to parse
+        msg, kind = jsonrpc.decode(body[0], body[1], body[2])
+        if not conn.pipelined:
+            # The message is parsed: the buffer is not needed until the connection's next
+            # request, and the handler may wait (an async tool, a response the socket does not
+            # take at once). Held across those waits, it made every other connection's request
+            # allocate one of its own: on a fragmented heap, 503 (esp32 soak: 376 of 4,000).
+            self._release(conn)
+        if isinstance(msg, list):
+            return self.server.registry.cold("transport.http_session.batch")(self, conn, msg)
+        if kind == jsonrpc.REQUEST:
+            conn.reply.rid = msg["id"]
+            return self._request(conn, msg)
+        return self._notified(conn, msg, kind)
+
+    def _request(self, conn, msg):
+        result = self.server.handle(msg, self._context(conn, msg))
+        if is_coroutine(result):  # a handler that waits
+            return self._later(conn, result)
+        return self._answer(conn, result)
+
+    def _context(self, conn, msg):
+        # The request's Context; in the handshake era, with its session, or the one an
+        # initialize opens (which _failed ends if the request fails).
         reply = conn.reply
-        try:
-            if body is _NO_ROOM:
-                raise MemoryError()  # its body had no room: answered as a body too large to parse
-            msg, kind = jsonrpc.decode(body[0], body[1], body[2])
-            body = None
-            if not conn.pipelined:
-                # The message is parsed: the buffer is not needed until the connection's next
-                # request, and the handler may wait (an async tool, a response the socket does not
-                # take at once). Held across those waits, it made every other connection's request
-                # allocate one of its own: on a fragmented heap, 503 (esp32 soak: 376 of 4,000).
-                self._release(conn)
-            if isinstance(msg, list):  # a batch
-                status, payload = await self._batch(msg, modern, None if modern else self._session(headers))
-                return await _sent(conn, status, payload, b"")
-            if kind == jsonrpc.REQUEST:
-                rid = msg["id"]
-            if not modern:
-                if kind == jsonrpc.REQUEST and msg["method"] == "initialize" and b"mcp-session-id" not in headers:
-                    session = opened = server.new_session()
-                else:
-                    session = self._session(headers)
-            if kind != jsonrpc.REQUEST:
-                server.accept(msg, kind == jsonrpc.RESPONSE, modern, session, headers if modern else None)
-                return await _sent(conn, 202, None, b"")
-            result = server.handle(msg, server.context(modern, session, reply, headers if modern else None))
-            if is_coroutine(result):  # a handler that waits
-                self._pass(conn)
-                result = await result
-            if result is None:
-                return reply.abandon() and reply.keep  # cancelled: nothing more is sent for it
-            if opened is not None:
-                reply.extra += b"Mcp-Session-Id: " + opened.id.encode() + b"\r\n"
-                opened = None
-            sending = reply.finish(rid, result)
-            if sending is not None:
-                await sending
-            return reply.keep
-        except Error as e:
-            status = _MODERN_STATUS.get(e.code, 200) if modern else (400 if e.code in (-32700, -32600) else 200)
+        if conn.headers.modern:
+            return self.server.context(True, None, reply, conn.headers)
+        if msg["method"] == "initialize" and b"mcp-session-id" not in conn.headers:
+            session = reply.opened = self.server.new_session()
+        else:
+            session = self._session(conn.headers)
+        return self.server.context(False, session, reply, None)
+
+    def _notified(self, conn, msg, kind):
+        # A notification, or a response to a request of the server's: accepted, 202.
+        headers = conn.headers
+        session = None if headers.modern else self._session(headers)
+        self.server.accept(msg, kind == jsonrpc.RESPONSE, headers.modern, session, headers if headers.modern else None)
+        return _sent(conn, 202, None, b"")
+
+    async def _later(self, conn, result):
+        self._pass(conn)
+        keep = self._answer(conn, await result)
+        return keep if type(keep) is bool else await keep
+
+    def _answer(self, conn, result):
+        reply = conn.reply
+        if result is None:
+            return reply.abandon() and reply.keep  # cancelled: nothing more is sent for it
+        if reply.opened is not None:
+            reply.extra += b"Mcp-Session-Id: " + reply.opened.id.encode() + b"\r\n"
+            reply.opened = None
+        return reply.finish(reply.rid, result)
+
+    async def _failed(self, conn, e):
+        # An exception out of a request's answer: a POST's message gets a JSON-RPC error (and
+        # a session its initialize opened is ended); anything else is the connection's end.
+        reply = conn.reply
+        if reply.opened is not None:
+            self.server.end_session(reply.opened.id)  # initialize failed: no session
+            reply.opened = None
+        if not reply.posted or isinstance(e, (_Closed, _Reject, OSError)) or not isinstance(e, Exception):
+            raise e  # the connection is over (part of a response may be out): no answer can follow
+        rid = reply.rid
+        if isinstance(e, Error):
+            if conn.headers.modern:
+                status = _MODERN_STATUS.get(e.code, 200)
+            else:
+                status = 400 if e.code in (-32700, -32600) else 200
             payload = jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data)
-        except _NoSession as e:
+        elif isinstance(e, _NoSession):
             status, payload = e.status, jsonrpc.error(rid, INVALID_REQUEST, e.reason)
-        except MemoryError:
-            body = None
-            server.registry.reclaim()  # so that the retry the error asks for finds room
+        elif isinstance(e, MemoryError):
+            self.server.registry.reclaim()  # so that the retry the error asks for finds room
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Out of memory on the board; retry")
-        except (_Closed, OSError):
-            raise  # the connection is over (part of a response may be out): no answer can follow
-        except Exception as e:
+        else:
             sys.print_exception(e)
             status, payload = 200, jsonrpc.error(rid, INTERNAL_ERROR, "Internal error: " + type(e).__name__)
-        finally:
-            if opened is not None:
-                server.end_session(opened.id)  # initialize failed: no session
         await reply.fail(status, payload)
         return reply.keep
-
-    async def _batch(self, items, modern, session):
-        # Revision 2025-03-26 lets a POST carry an array of messages; the answers go back as an
-        # array in one JSON body (nothing streams), or 202 when nothing needed an answer.
-        if modern or session is None or session.version != "2025-03-26":
-            raise Error(INVALID_REQUEST, "Invalid request: batches are only allowed on revision 2025-03-26")
-        if len(items) > MAX_BATCH:
-            raise Error(INVALID_REQUEST, "Invalid request: at most %d messages per batch" % MAX_BATCH)
-        answers = []
-        for item in items:
-            rid = None
-            try:
-                msg, kind = jsonrpc.classify(item)
-                if kind != jsonrpc.REQUEST:
-                    self.server.accept(msg, kind == jsonrpc.RESPONSE, False, session)
-                    continue
-                rid = msg["id"]
-                if msg["method"] == "initialize":
-                    raise Error(INVALID_REQUEST, "Invalid request: initialize cannot be batched")
-                result = self.server.handle(msg, self.server.context(False, session))
-                if is_coroutine(result):
-                    result = await result
-                if result is not None:
-                    answers.append(jsonrpc.result(rid, result))
-            except Error as e:
-                answers.append(jsonrpc.error(rid if rid is not None else e.id, e.code, e.message, e.data))
-        if not answers:
-            return 202, None
-        return 200, b"[" + b",".join(answers) + b"]"
-
-    async def _get_stream(self, conn):
-        # Handshake era: the session's standalone SSE stream for server-initiated messages.
-        headers = conn.headers
-        try:
-            session = self._session(headers)
-        except _NoSession as e:
-            return await _sent(conn, e.status, _problem(e.reason), b"")
-        if b"accept" in headers and not headers.has(b"accept", b"text/event-stream"):
-            return await _sent(conn, 406, _problem("Accept must include text/event-stream"), b"")
-        if session.stream is not None:
-            return await _sent(conn, 409, _problem("This session already has a GET stream"), b"")
-        if self.streams >= MAX_STREAMS:
-            return await _sent(conn, 503, _problem("Too many open streams; retry later"), b"Retry-After: 5\r\n")
-        reply = conn.reply
-        reply.extra = b"Connection: close\r\n"
-        self._pass(conn)  # the stream stays open
-        self._release(conn)  # the stream only writes, and the connection closes after it
-        self.streams += 1
-        session.stream = reply
-        try:
-            await reply.open()
-            while not session.ended:
-                if await reply.idle(STREAM_KEEPALIVE_MS):
-                    break
-        finally:
-            self.streams -= 1
-            if session.stream is reply:
-                session.stream = None
-        await reply.end()
-        return False
-
-    async def _delete(self, conn):
-        try:
-            self.server.end_session(self._session(conn.headers).id)
-        except _NoSession as e:
-            return await _sent(conn, e.status, _problem(e.reason), b"")
-        return await _sent(conn, 200, None, b"")
 
 
 class _Conn:
@@ -880,10 +842,6 @@ class _Conn:
         """Cancel this connection's task if it is still reading or writing in ms."""
         self.deadline = time.ticks_add(time.ticks_ms(), ms)
 
-    def unsent(self):
-        """drain(), to await when the socket has not taken all that was written; else None."""
-        return self.drain() if self.stream.out_buf else None  # pyright: ignore[reportAttributeAccessIssue]
-
     async def drain(self):
         """Wait until the socket has taken what was written (within the write deadline)."""
         held = self.deadline
@@ -913,21 +871,20 @@ class _Reply:
     stays reusable) from the first message sent ahead of the result. It is the `out` that the
     server hands to handlers (see context.py)."""
 
-    # Defaults on the class: an instance gets its own only when it streams or idles, and two
-    # attributes fewer to set made a reply a third cheaper (VM).
-    sse = False
-    _waiter = None
+    _waiter = None  # on the class: an instance gets its own only when it idles (a GET stream)
 
     def __init__(self, conn):
         self.conn = conn
-        self.keep = True  # the connection stays open after the response
-        self.extra = b""  # header lines every response to the request carries
+        self.begin(True)
 
     def begin(self, keep):
         """Answer a new request (a connection has one _Reply, for each of its requests)."""
-        self.keep = keep
-        self.extra = b"" if keep else b"Connection: close\r\n"
+        self.keep = keep  # the connection stays open after the response
+        self.extra = b"" if keep else b"Connection: close\r\n"  # header lines every response carries
         self.sse = False
+        # A POST's JSON-RPC message: its id once read, and the session its initialize opened.
+        self.posted = False
+        self.rid = self.opened = None
 
     async def open(self):
         """Commit to SSE: send the status line and headers."""
@@ -975,8 +932,8 @@ class _Reply:
 
     def finish(self, rid, result):
         """Send the request's result: the last SSE event if streaming, else a JSON response
-        (chunked, item by item, when it holds long lists). Returns what to await until the
-        client has taken it, or None when the socket took it at once (the usual case)."""
+        (chunked, item by item, when it holds long lists). Returns keep-alive when the socket
+        took it at once (the usual case), else a coroutine giving it once the client has."""
         if not self.sse and jsonrpc.is_large(result):
             return self._pieces(rid, result)
         out = buffers.stream()
@@ -985,7 +942,11 @@ class _Reply:
             self._event(out, True)
         else:
             self._json(out)
-        return self.conn.unsent()
+        return self._sent() if self.conn.stream.out_buf else self.keep  # pyright: ignore[reportAttributeAccessIssue]
+
+    async def _sent(self):
+        await self.conn.drain()
+        return self.keep
 
     def _json(self, out):
         # The JSON in `out` as a whole 200 response, its head put straight into the output
@@ -1050,6 +1011,7 @@ class _Reply:
             raise _Closed()
         buffers.release(max(most, n))
         await self.conn.drain()
+        return self.keep
 
 
 def _drain(sock):
