@@ -29,6 +29,12 @@ def read(i2c, addr, reg, n):
     return i2c.readfrom_mem(addr, reg, n)
 
 
+def read_into(i2c, addr, reg, buf):
+    """Fill buf from register `reg` on, of the device at `addr`: with a buffer the driver reuses,
+    a reading allocates nothing for it."""
+    i2c.readfrom_mem_into(addr, reg, buf)
+
+
 def write(i2c, addr, reg, value):
     """Write one byte to register `reg`."""
     _byte[0] = value

@@ -26,6 +26,15 @@ class Registers:
         self.ptr += n
         return out
 
+    def read_into(self, buf):
+        # read(len(buf)) into buf, byte by byte: a slice would allocate what the port's C does not.
+        n = len(buf)
+        self.refresh(self.ptr, n)
+        regs = self.regs
+        for i in range(n):
+            buf[i] = regs[self.ptr + i]
+        self.ptr += n
+
     def refresh(self, reg, n):
         # Called before a read: models with live data registers update them here.
         pass

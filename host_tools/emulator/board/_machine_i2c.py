@@ -1,6 +1,7 @@
 # machine.I2C and machine.SoftI2C of the emulated board (loaded by machine at power-on when sim.json
 # wires parts to a bus, else on first use).
 import _boardsim
+from _i2creg import Registers
 from machine import _pin_id
 
 # Devices hang off a pair of pins (sim.json "i2c": [{"name", "sda", "scl", "devices"}]);
@@ -111,7 +112,11 @@ class I2C:
         return self._at(addr, memaddr, addrsize).read(nbytes)
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
-        buf[:] = self._at(addr, memaddr, addrsize).read(len(buf))
+        dev = self._at(addr, memaddr, addrsize)
+        if isinstance(dev, Registers):
+            dev.read_into(buf)  # allocating nothing, as the port's C
+        else:
+            buf[:] = dev.read(len(buf))
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         # An 8-bit register address and the data, through a reused buffer (no model keeps what

@@ -9,11 +9,15 @@ import time
 from micropython import const
 
 from .. import DeviceError
-from ..i2c import read, write
+from ..i2c import read, read_into, write
 
 ADDRESS = const(0x76)
 FIELDS = (("temperature", "degC", 0.1), ("humidity", "%RH", 0.5), ("pressure", "Pa", 10))
 _CHIP_ID = const(0x60)
+# A reading's transactions go through these (it never waits, so two parts can share them): a bytes
+# object per read was two allocations of every reading.
+_status = bytearray(1)
+_data = bytearray(8)
 
 
 def _s16(b, i):
@@ -49,7 +53,8 @@ class Sensor:
     def read(self):
         """(temperature degC, relative humidity %, pressure Pa) from one forced measurement."""
         self._measure()
-        d = read(self.i2c, self.addr, 0xF7, 8)
+        d = _data
+        read_into(self.i2c, self.addr, 0xF7, d)
         return self.compensate(
             (d[3] << 12) | (d[4] << 4) | (d[5] >> 4),
             (d[0] << 12) | (d[1] << 4) | (d[2] >> 4),
@@ -60,7 +65,8 @@ class Sensor:
         write(self.i2c, self.addr, 0xF2, 0x01)  # humidity x1 (takes effect with ctrl_meas)
         write(self.i2c, self.addr, 0xF4, 0x25)  # temperature x1, pressure x1, forced mode
         for _ in range(20):  # about 8 ms at x1; status bit 3 is "measuring"
-            if not read(self.i2c, self.addr, 0xF3, 1)[0] & 0x08:
+            read_into(self.i2c, self.addr, 0xF3, _status)
+            if not _status[0] & 0x08:
                 break
             time.sleep_ms(2)
 
