@@ -60,6 +60,16 @@ def test_values_by_case_insensitive_name():
     assert h.raw(b"length") is None and h.raw(b"protocol-version") is None
 
 
+def test_numbers_are_decimal_digits_alone():
+    assert _headers(b"Content-Length:  12 ").number(b"content-length") == 12
+    assert _headers(b"Content-Length: 0").number(b"content-length") == 0
+    assert _headers(b"Host: a").number(b"content-length") is None
+    for bad in (b"+5", b"-1", b"1e3", b"0x10", b"1 2", b"", b"\xd9\xa3"):  # the last: Arabic-Indic 3
+        assert _headers(b"Content-Length: " + bad).number(b"content-length") == -1, bad
+    assert _headers(b"Content-Length: 5", b"content-length: 5").number(b"content-length") == -1
+    assert _headers(b"Content-Length: " + b"9" * 40).number(b"content-length") > 10**9
+
+
 def test_repeated_fields_are_joined():
     h = _headers(b"Accept: a", b"X-Other: b", b"accept: c")
     assert h.raw(b"accept") == b"a, c" and h.get(b"accept") == "a, c"

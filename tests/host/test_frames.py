@@ -19,7 +19,21 @@ from host_tools.profiles import repo_root
 from host_tools.stage import find_mpy_cross
 
 PER_REQUEST = {
-    "jsonrpc.py": ("decode", "_loads", "classify", "valid_id", "is_large", "dump_result", "_holds_raw", "dump"),
+    "jsonrpc.py": (
+        "decode",
+        "_loads",
+        "classify",
+        "valid_id",
+        "is_large",
+        "dump_result",
+        "_holds_raw",
+        "dump",
+        "_structured",
+        "_with_text",
+        "_text",
+        "_member",
+        "_escape",
+    ),
     "auth.py": ("check", "_known", "_is", "_hostname", "_bearer", "_digest", "_origin_ok", "_token_ok"),
     "transport/http.py": (
         "_find",
@@ -31,7 +45,10 @@ PER_REQUEST = {
         "has",
         "starts",
         "__contains__",
-        "_content_length",
+        "number",
+        "_digits",
+        "_body_length",
+        "_decoded",
         "read",
         "clear",
         "_parse_head",
@@ -47,6 +64,10 @@ PER_REQUEST = {
         "_pass",
         "_route",
         "_admit",
+        "_post",
+        "_message",
+        "_request",
+        "_answer",
         "_path",
         "_refused",
         "begin",
@@ -76,6 +97,7 @@ PER_REQUEST = {
     "context.py": ("begin", "end"),
     # The default board's sensor tool, down to its driver's formulas.
     "tools/sensors.py": ("tool_handler", "read", "_fault"),
+    "hw/i2c.py": ("read_into", "write"),
     "hw/sensors/bme280.py": ("read", "_measure", "compensate", "_t_fine", "_pressure", "_humidity"),
     "registry.py": ("structured", "is_coroutine", "_served", "trim", "_unloadable"),
     "ratelimit.py": ("wait_s", "_key", "_slot", "_age", "_refilled"),

@@ -49,8 +49,10 @@ _EVENT = b"event: message\r\ndata: "
 _CLOSE_RETRY = b"Connection: close\r\nRetry-After: 1\r\n"
 _SCRATCH = bytearray(16)  # idle streams read into this only to notice the client leaving
 _NOTHING = bytearray(0)  # a read into this returns once the socket is readable, taking nothing
-_NO_BODY = (b"", 0, 0)  # a request without a body: nothing of the connection's buffer is held for it
-_NO_ROOM = (None, 0, 0)  # a body the heap had no block for, read and dropped (HTTPServer._big_body)
+# A request's body, as the transport hands it on: None when it is in the connection's buffer
+# (after the head: see _decoded), else one of these or a block of its own (a bytearray).
+_NO_BODY = b""
+_NO_ROOM = bytearray(0)  # a body the heap had no block for, read and dropped (HTTPServer._big_body)
 
 
 # Reason phrases, after "\n<status> ": one bytes object, where a dict of them cost ~1.5 KB of heap.
@@ -104,9 +106,10 @@ class Headers:
 
     def __init__(self, head=b"", start=0):
         self.read(head, start)
-        # The request line's method and target (_parse_head) and the MCP era the fields name
-        # (HTTPServer._admit), for the transport's use.
+        # The request line's method and target (_parse_head), its body's length (_body_length)
+        # and the MCP era the fields name (HTTPServer._admit), for the transport's use.
         self.method = self.target = None
+        self.length = 0
         self.modern = False
 
     def read(self, head, start):
@@ -149,6 +152,18 @@ class Headers:
             value = self.head[a:e] if value is None else value + b", " + self.head[a:e]
             i = self._find(name, e)
         return value
+
+    def number(self, name):
+        """The value of the field called `name` as an int, making no string: None when there is
+        no such field, -1 unless it is one field of decimal digits (RFC 9110's 1*DIGIT)."""
+        i = self._find(name, self.start)
+        if i < 0:
+            return None
+        e = self._end(i)
+        i = self._skip(i, e)
+        if i == e or self._find(name, e) >= 0:
+            return -1
+        return _digits(self.head, i, e)
 
     def equals(self, name, text):
         """Whether get(name) == text (None: the field is absent), making no string."""
@@ -209,24 +224,49 @@ class Headers:
         return self._find(name, self.start) >= 0
 
 
-def _content_length(headers):
-    # The request's body length, from Content-Length; _Reject when it cannot be served.
+def _body_length(headers):
+    # The request's body length, from Content-Length (kept as headers.length); _Reject when it
+    # cannot be served.
     if b"transfer-encoding" in headers:
         raise _Reject(501, "Chunked request bodies are not supported; send Content-Length")
-    length = headers.raw(b"content-length")
-    try:
-        length = int(length) if length is not None else 0
-    except ValueError:
-        raise _Reject(400, "Invalid Content-Length")
+    length = headers.number(b"content-length")
+    if length is None:
+        headers.length = 0
+        return 0
     if length < 0:
         raise _Reject(400, "Invalid Content-Length")
     if length > MAX_BODY:
         # Refused unread: the body is never pulled into memory.
         raise _Reject(413, "Request body larger than %d bytes" % MAX_BODY)
+    headers.length = length
     return length
 
 
 _METHODS = ((b"POST", "POST"), (b"GET", "GET"), (b"DELETE", "DELETE"))  # no string per request
+
+
+def _digits(head, i, e):
+    # head[i:e] as a decimal number; -1 if it holds anything but digits. A number past 10**9 is
+    # returned as it stands: large enough for any bound, and still a small int.
+    n = 0
+    while i < e:
+        c = head[i] - 48  # "0"
+        if c < 0 or c > 9:
+            return -1
+        n = n * 10 + c
+        if n > 1000000000:
+            return n
+        i += 1
+    return n
+
+
+def _decoded(conn, body):
+    # The request's message, parsed from its body: in the connection's buffer after the head
+    # (None: no tuple made per request to say where), or a block of its own.
+    if body is not None:
+        return jsonrpc.decode(body, 0, len(body))
+    start = len(conn.headers.head) + 4
+    return jsonrpc.decode(conn.buf, start, start + conn.headers.length)
 
 
 def _parse_head(conn, mv, head_end):
@@ -583,7 +623,7 @@ class HTTPServer:
             head_end = buf.find(b"\r\n\r\n", max(0, filled - n - 3), filled)
         _parse_head(conn, mv, head_end)
         body_start = head_end + 4
-        end = body_start + _content_length(conn.headers)
+        end = body_start + _body_length(conn.headers)
         if end == body_start:
             body = _NO_BODY
         elif end <= len(buf):
@@ -595,7 +635,7 @@ class HTTPServer:
                 if not n:
                     raise _Closed()
                 filled += n
-            body = (buf, body_start, end)
+            body = None  # where it is: see _decoded
         else:
             body = await self._big_body(conn, mv[body_start:filled], end - body_start)
             end = filled  # everything buffered belonged to this body
@@ -626,7 +666,7 @@ class HTTPServer:
     async def _big_body(self, conn, start, length):
         # A body longer than the connection's buffer (start: its part already read) in a block of
         # its own. Without room for one, even after unloading the tools modules, it is read and
-        # dropped: _NO_ROOM, which _post answers as out of memory (as for a body too large to
+        # dropped: _NO_ROOM, which _message answers as out of memory (as for a body too large to
         # parse), and the connection serves on.
         have = len(start)
         try:
@@ -648,7 +688,7 @@ class HTTPServer:
             if not n:
                 raise _Closed()
             have += n
-        return _NO_ROOM if big is None else (big, 0, length)
+        return _NO_ROOM if big is None else big
 
     async def _more(self, conn, part):
         # More of a request that came in pieces, read without the request's turn (a client slow
@@ -724,7 +764,7 @@ class HTTPServer:
     def _message(self, conn, body):
         if body is _NO_ROOM:
             raise MemoryError()  # its body had no room: answered as a body too large to parse
-        msg, kind = jsonrpc.decode(body[0], body[1], body[2])
+        msg, kind = _decoded(conn, body)
         if not conn.pipelined:
             # The message is parsed: the buffer is not needed until the connection's next
             # request, and the handler may wait (an async tool, a response the socket does not
