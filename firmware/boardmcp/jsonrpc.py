@@ -130,15 +130,11 @@ def _check_depth(body, start, end):
             depth -= 1
 
 
-class _JSONText:
-    """The type of JSON_TEXT."""
-
-
 # A result's "content" that is one text block holding the JSON of its "structuredContent"
 # (registry.structured()). dump_result() and dump_pieces() write that JSON once, as the
 # structuredContent, and copy it escaped into the text: a string of it (dumps()) and the
 # block's dicts were the largest allocation of a tool call (518 B of system_info's 4.3 KB).
-JSON_TEXT = _JSONText()
+JSON_TEXT = object()
 
 
 class Raw:
@@ -220,19 +216,18 @@ def _structured(stream, value):
     _with_text(stream, value["structuredContent"])
     for key in value:  # the other members (resultType, _meta)
         if key not in ("content", "structuredContent"):
-            _member(stream, value, key)
+            stream.write(b",")
+            dump(key, stream)
+            stream.write(b":")
+            dump(value[key], stream)
     stream.write(b"}")
 
 
 def _with_text(stream, obj):
-    # obj's JSON, then the text block holding it.
+    # obj's JSON, then the text block holding it, copied escaped from the stream.
     start = stream.tell()
     dump(obj, stream)
-    _text(stream, start, stream.tell())
-
-
-def _text(stream, start, end):
-    # The text block, its text copied escaped from the stream's bytes start..end.
+    end = stream.tell()
     stream.write(b',"content":[{"type":"text","text":"')
     while start < end:  # a shared stream's length may be an earlier use's: positions are kept
         w = stream.tell()
@@ -243,13 +238,6 @@ def _text(stream, start, end):
         _escape(stream, n)
         start += n
     stream.write(b'"}]')
-
-
-def _member(stream, value, key):
-    stream.write(b",")
-    json.dump(key, stream)
-    stream.write(b":")
-    dump(value[key], stream)
 
 
 def _escape(stream, n):

@@ -30,8 +30,6 @@ PER_REQUEST = {
         "dump",
         "_structured",
         "_with_text",
-        "_text",
-        "_member",
         "_escape",
     ),
     "auth.py": ("check", "_known", "_is", "_hostname", "_bearer", "_digest", "_origin_ok", "_token_ok"),
