@@ -59,12 +59,8 @@ def is_modern(headers):
     """Era routing on HTTP: no MCP-Protocol-Version header, or a handshake one, means the
     handshake era; any other value (even garbage) takes the modern path, which rejects it.
     `headers`: the request's (transport.http.Headers), compared without making a string."""
-    if b"mcp-protocol-version" not in headers:
-        return False
-    for version in _LEGACY_HEADER_VERSIONS:
-        if headers.equals(b"mcp-protocol-version", version):
-            return False
-    return True
+    legacy = headers.which(b"mcp-protocol-version", _LEGACY_HEADER_VERSIONS)
+    return legacy is not None and legacy < 0
 
 
 def unsupported_version(requested):

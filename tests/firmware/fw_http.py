@@ -70,6 +70,16 @@ def test_numbers_are_decimal_digits_alone():
     assert _headers(b"Content-Length: " + b"9" * 40).number(b"content-length") > 10**9
 
 
+def test_which_finds_the_value_among_texts_with_one_look():
+    h = _headers(b"MCP-Protocol-Version:  2025-06-18 ", b"X-Other: 2025-11-25")
+    assert h.which(b"mcp-protocol-version", ("2025-11-25", "2025-06-18")) == 1
+    assert h.which(b"mcp-protocol-version", ("2025-11-25", "2025-06-1")) == -1
+    assert h.which(b"x-absent", ("a",)) is None
+    twice = _headers(b"MCP-Protocol-Version: 2025-06-18", b"mcp-protocol-version: 2025-06-18")
+    assert twice.which(b"mcp-protocol-version", ("2025-06-18",)) == -1  # as equals() has it
+    assert not twice.equals(b"mcp-protocol-version", "2025-06-18")
+
+
 def test_repeated_fields_are_joined():
     h = _headers(b"Accept: a", b"X-Other: b", b"accept: c")
     assert h.raw(b"accept") == b"a, c" and h.get(b"accept") == "a, c"

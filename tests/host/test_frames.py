@@ -38,6 +38,8 @@ PER_REQUEST = {
         "get",
         "raw",
         "equals",
+        "which",
+        "_which",
         "_end",
         "_skip",
         "has",

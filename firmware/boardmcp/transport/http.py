@@ -178,6 +178,19 @@ class Headers:
             return self.head.startswith(text, i)  # pyright: ignore[reportArgumentType]
         return self.get(name) == text  # non-ASCII text, a repeated field, or not equal
 
+    def which(self, name, texts):
+        """The index of the first of `texts` (ASCII str) that the field called `name` equals, as
+        equals() compares; -1 when it equals none, None when there is no such field. One look
+        for the field, however many texts."""
+        i = self._find(name, self.start)
+        if i < 0:
+            return None
+        e = self._end(i)
+        i = self._skip(i, e)
+        if self._find(name, e) >= 0:
+            return -1  # repeated: joined with ", ", it equals no single text
+        return _which(self.head, i, e, texts)
+
     def _end(self, a):
         # Where the value that starts at a ends, trailing whitespace excluded.
         head = self.head
@@ -222,6 +235,15 @@ class Headers:
 
     def __contains__(self, name):
         return self._find(name, self.start) >= 0
+
+
+def _which(head, i, e, texts):
+    # The index of the first of texts (ASCII str) that head[i:e] is, or -1 (bytes.startswith()
+    # takes a str on MicroPython: see Headers.equals).
+    for k in range(len(texts)):
+        if len(texts[k]) == e - i and head.startswith(texts[k], i):  # pyright: ignore[reportArgumentType]
+            return k
+    return -1
 
 
 def _body_length(headers):
