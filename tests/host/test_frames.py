@@ -39,7 +39,6 @@ PER_REQUEST = {
         "raw",
         "equals",
         "which",
-        "_only",
         "_which",
         "_end",
         "_skip",
