@@ -4,7 +4,8 @@
     dest/boardmcp/**/*.mpy     every firmware/boardmcp/**/*.py through mpy-cross -march=<arch> -O3
                                (no line numbers, unless asked for), but sensor drivers
                                (hw/sensors/<type>.py) only for the types the profile declares,
-                               and test fixtures (tools/<fixture>.py) only where the profile asks
+                               test fixtures (tools/<fixture>.py) only where the profile asks,
+                               and the MQTT transport only where config.json has an "mqtt" section
     dest/board.json            the board profile: the fields the firmware reads, compact
     dest/config.json           Wi-Fi, token, HTTP host/port
 
@@ -69,6 +70,8 @@ def stage_firmware(
 ) -> Path:
     """Stage `firmware_dir` (default: the repo's firmware/) for `profile` into `dest`; return `dest`.
 
+    `config` becomes config.json, and decides the optional parts staged: the MQTT transport only
+    for a board whose config has an "mqtt" section (no other board ever loads it).
     `cache_dir` holds compiled .mpy files keyed by content (default: `<dest>/../.mpy-cache`).
     `every_driver` stages the drivers of sensors the profile does not declare too (the firmware's
     unit tests exercise each). `line_numbers` keeps line numbers in tracebacks (see above).
@@ -91,6 +94,8 @@ def stage_firmware(
         declared = {sensor.type for sensor in profile.sensors}
         drivers = src / PACKAGE / "hw" / "sensors"
         unwanted |= {d for d in drivers.glob("*.py") if d.stem != "__init__" and d.stem not in declared}
+    if not config.get("mqtt"):
+        unwanted.add(src / PACKAGE / "transport" / "mqtt.py")
     sources = [s for s in sources if s not in unwanted]
     pkg_out = dest / PACKAGE
     shutil.rmtree(pkg_out, ignore_errors=True)

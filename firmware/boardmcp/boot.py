@@ -88,7 +88,10 @@ def start():
     mqtt = None
     if cfg.get("mqtt"):  # MCP over MQTT: only boards configured for a broker load it
         _settle()
-        from .transport.mqtt import MQTT
-
-        mqtt = MQTT(http.server, cfg["mqtt"], name)
+        try:
+            from .transport.mqtt import MQTT
+        except ImportError:  # deploy puts it only on boards configured for it: not this one then
+            print("mqtt: configured, but its transport is not on the board; run `boardmcp deploy` to add it")
+        else:
+            mqtt = MQTT(http.server, cfg["mqtt"], name)
     return http, ip, cfg.get("serial", True), mqtt, wifi, cfg.get("watchdog_ms", WATCHDOG_MS)

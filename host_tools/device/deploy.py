@@ -5,7 +5,8 @@
 The files are staged exactly as the emulator runs them (host_tools/stage.py: main.py, board.json,
 boardmcp/**/*.mpy compiled by mpy-cross for the profile's arch) and copied with mpremote, which
 skips files whose sha256 already matches. Modules that no longer exist are removed from the board;
-config.json (Wi-Fi, token) is the board's own and is never overwritten.
+config.json (Wi-Fi, token) is the board's own and is never overwritten, but is read first: the
+MQTT transport goes only to a board whose config.json has an "mqtt" section.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ except OSError:
 """
 
 
+# Runs on the board: whether its config.json asks for MCP over MQTT (only that is printed: the
+# file holds the Wi-Fi password and the token, and mpremote's output is shown).
+_USES_MQTT = """
+import json
+try:
+    with open('config.json') as f:
+        print('uses-mqtt', bool(json.load(f).get('mqtt')))
+except (OSError, ValueError):
+    print('uses-mqtt', False)
+"""
+
+
 def mpremote(port: str, *args: str) -> list[str]:
     """`mpremote connect <port> <args…>` as an argv."""
     exe = find_executable("mpremote")
@@ -77,12 +90,14 @@ def deploy(
 ) -> None:
     """Compile the firmware for `profile` and copy it to the board on `port` (`line_numbers`: keep
     them in tracebacks, at some flash and heap)."""
+    output = run_mpremote(port, ["exec", _USES_MQTT], progress, "reading the board's config.json")
+    uses_mqtt = "uses-mqtt True" in output
     opt = opt_flag(line_numbers)
     progress(f"compiling the firmware for {profile.chip} (mpy-cross -march={profile.mpy_arch} {opt})")
     staged = stage_firmware(
         profile,
         workdir / "fs",
-        {},
+        {"mqtt": True} if uses_mqtt else {},  # config.json itself is not copied
         firmware_dir=firmware_dir,
         cache_dir=workdir / ".mpy-cache",
         line_numbers=line_numbers,

@@ -49,6 +49,15 @@ def test_layout(tmp_path: Path, firmware: Path) -> None:
     assert (dest / "boardmcp" / "transport" / "http.mpy").read_bytes()[:2] == b"M\x06"
 
 
+def test_mqtt_is_staged_only_for_a_board_configured_for_it(tmp_path: Path, firmware: Path) -> None:
+    (firmware / "boardmcp" / "transport" / "mqtt.py").write_text("NAME = 'mqtt'\n")
+    profile = load_profile("esp32c3")
+    plain = stage_firmware(profile, tmp_path / "plain", CONFIG, firmware_dir=firmware)
+    assert "boardmcp/transport/mqtt.mpy" not in _files(plain)
+    fleet = stage_firmware(profile, tmp_path / "fleet", {**CONFIG, "mqtt": {"broker": "b"}}, firmware_dir=firmware)
+    assert "boardmcp/transport/mqtt.mpy" in _files(fleet)
+
+
 @pytest.mark.parametrize("line_numbers", [False, True])
 def test_vm_imports_the_mpy_files(tmp_path: Path, firmware: Path, line_numbers: bool) -> None:
     dest = stage_firmware(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from wire import open_session, post
 
+from host_tools.device.ports import restart_and_watch
 from host_tools.emulator.runner import DEFAULT_WIFI, EmulatedBoard
 from host_tools.profiles import load_profile, repo_root
 
@@ -71,6 +72,24 @@ def test_deploy_replaces_the_firmware_and_keeps_the_config(tmp_path: Path, own_b
     assert "board: boardmcp 0.1.0+deployed on esp32c3" in proc.stderr  # the restarted board's console
     assert not stale.exists()
     assert (own_board.workdir / "fs" / "config.json").read_text() == config
+    assert open_session(own_board)
+
+
+def test_deploy_brings_mqtt_only_to_a_board_configured_for_it(tmp_path: Path, own_board: EmulatedBoard) -> None:
+    mqtt = own_board.workdir / "fs" / "boardmcp" / "transport" / "mqtt.mpy"
+    assert not mqtt.exists()  # the emulator stages what deploy copies
+    config_file = own_board.workdir / "fs" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["mqtt"] = {"broker": "127.0.0.1", "port": 9}  # nothing listens: the board retries, and serves on
+    config_file.write_text(json.dumps(config))
+    restart_and_watch(own_board.console, 30, lambda _msg: None)
+    assert "mqtt: configured, but its transport is not on the board" in own_board.console_log
+    assert open_session(own_board)
+
+    proc = boardmcp("deploy", "--board", "esp32c3", "--port", own_board.console, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "uses-mqtt True" in proc.stderr and mqtt.exists()
+    assert "password" not in proc.stderr  # only that line of config.json is shown
     assert open_session(own_board)
 
 
