@@ -282,13 +282,11 @@ def dump_pieces(stream, rid, value):
     """Like dump_result(), yielding after each item of the result's lists (and each piece of a
     Raw value), so the caller can send what the stream holds and rewind it: the board never
     holds a long list's response."""
+    if value.get("content") is JSON_TEXT:  # nothing long in it to yield after
+        dump_result(stream, rid, value)
+        return
     stream.write(b'{"jsonrpc":"2.0","id":')
     json.dump(rid, stream)
-    if value.get("content") is JSON_TEXT:  # nothing long in it to yield after
-        stream.write(b',"result":')
-        _structured(stream, value)
-        stream.write(b"}")
-        return
     stream.write(b',"result":{')
     sep = False
     for key in value:

@@ -316,7 +316,11 @@ class Registry:
         try:
             return __import__("boardmcp." + path, None, None, (name,))
         except MemoryError:
-            _forget("boardmcp." + path)
+            # Its slot was freed by the import, and adding the name again takes that very slot:
+            # every slot before it on the name's probe path was taken when the import took it,
+            # and no module has been unloaded since.
+            if "boardmcp." + path not in sys.modules:
+                _clear("boardmcp." + path)
             raise
 
     def trim(self):
@@ -523,28 +527,23 @@ def unload(name):
     """Forget module `name`: out of sys.modules and off its package, so that nothing holds it
     and its code leaves the heap once no object of it is left."""
     if name in sys.modules:
-        sys.modules[name] = sys  # any value but the module's (see _forget)
-        del sys.modules[name]
+        _clear(name)
     dot = name.rfind(".")
     parent = sys.modules.get(name[:dot])
     if parent is not None and hasattr(parent, name[dot + 1 :]):
         delattr(parent, name[dot + 1 :])
 
 
-def _forget(name):
-    # MicroPython deletes a key from a dict's table by marking its slot free, but leaves the
-    # value in it, where the GC still finds it: an unloaded module, or one that failed to load
-    # half-way (its slot marked free by the import), stayed in the heap until an insertion
-    # happened to reuse the slot (a 3.3 KB step measured after a MemoryError mid-import).
-    # unload() clears the value before deleting the key. After a failed import, adding the name
-    # again takes that slot: every slot before it on the name's probe path was taken when the
-    # import took it, and no module has been unloaded since.
-    if name not in sys.modules:
-        try:
-            sys.modules[name] = sys
-        except MemoryError:  # a table without a free slot: the import failed before taking one
-            return
-        del sys.modules[name]
+def _clear(name):
+    # Take `name` out of sys.modules with its slot cleared. MicroPython deletes a key from a
+    # dict's table by marking its slot free, but leaves the value in it, where the GC still finds
+    # it: an unloaded module, or one that failed to load half-way, stayed in the heap until an
+    # insertion happened to reuse the slot (a 3.3 KB step measured after a MemoryError mid-import).
+    try:
+        sys.modules[name] = sys  # any value but the module's
+    except MemoryError:  # no free slot: a failed import never took one
+        return
+    del sys.modules[name]
 
 
 def _contents(uri, mime, value):

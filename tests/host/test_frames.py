@@ -39,6 +39,7 @@ PER_REQUEST = {
         "raw",
         "equals",
         "which",
+        "_only",
         "_which",
         "_end",
         "_skip",

@@ -156,14 +156,11 @@ class Headers:
     def number(self, name):
         """The value of the field called `name` as an int, making no string: None when there is
         no such field, -1 unless it is one field of decimal digits (RFC 9110's 1*DIGIT)."""
-        i = self._find(name, self.start)
+        i = self._only(name)
         if i < 0:
-            return None
+            return None if i == -1 else -1
         e = self._end(i)
-        i = self._skip(i, e)
-        if i == e or self._find(name, e) >= 0:
-            return -1
-        return _digits(self.head, i, e)
+        return -1 if i == e else _digits(self.head, i, e)
 
     def equals(self, name, text):
         """Whether get(name) == text (None: the field is absent), making no string."""
@@ -182,14 +179,19 @@ class Headers:
         """The index of the first of `texts` (ASCII str) that the field called `name` equals, as
         equals() compares; -1 when it equals none, None when there is no such field. One look
         for the field, however many texts."""
+        i = self._only(name)
+        if i < 0:
+            return None if i == -1 else -1  # repeated: joined with ", ", it equals no single text
+        return _which(self.head, i, self._end(i), texts)
+
+    def _only(self, name):
+        # Where the value of the one field called `name` starts (past leading whitespace; it
+        # ends at _end()): -1 when there is no such field, -2 when there is more than one.
         i = self._find(name, self.start)
         if i < 0:
-            return None
+            return -1
         e = self._end(i)
-        i = self._skip(i, e)
-        if self._find(name, e) >= 0:
-            return -1  # repeated: joined with ", ", it equals no single text
-        return _which(self.head, i, e, texts)
+        return -2 if self._find(name, e) >= 0 else self._skip(i, e)
 
     def _end(self, a):
         # Where the value that starts at a ends, trailing whitespace excluded.
@@ -253,9 +255,8 @@ def _body_length(headers):
         raise _Reject(501, "Chunked request bodies are not supported; send Content-Length")
     length = headers.number(b"content-length")
     if length is None:
-        headers.length = 0
-        return 0
-    if length < 0:
+        length = 0
+    elif length < 0:
         raise _Reject(400, "Invalid Content-Length")
     if length > MAX_BODY:
         # Refused unread: the body is never pulled into memory.
