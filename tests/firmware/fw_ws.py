@@ -282,6 +282,43 @@ async def test_out_of_memory_mid_frame_closes_the_connection():
     sock.close()
 
 
+async def test_no_heap_to_read_the_next_frame_gives_back_cached_code_or_waits_for_some():
+    # The next frame's reader (a coroutine) finds no heap: the cached code is unloaded
+    # (Registry.reclaim) and the frame is read after all; with nothing left to unload, the
+    # reader waits for requests in flight to free some, and reads on.
+    from boardmcp.transport import ws
+
+    frame = ws.WebSocket._frame
+    state = {"starve": 0, "reclaims": 0}
+
+    def starved(self):
+        if state["starve"]:
+            state["starve"] -= 1
+            raise MemoryError
+        return frame(self)
+
+    async def check(c, server):
+        def reclaim():
+            state["reclaims"] += 1
+            return state["reclaims"] == 1  # code to unload the first time only
+
+        server.registry.reclaim = reclaim
+        ws.WebSocket._frame = starved
+        try:
+            state["starve"] = 1  # the reader after this ping's frame
+            assert (await c.call(1, "ping"))["result"] == {}
+            assert (await c.call(2, "ping"))["result"] == {}
+            assert state == {"starve": 0, "reclaims": 1}
+            state["starve"] = 3
+            assert (await c.call(3, "ping"))["result"] == {}
+            assert (await c.call(4, "ping"))["result"] == {}
+            assert state == {"starve": 0, "reclaims": 4}
+        finally:
+            ws.WebSocket._frame = frame
+
+    await _session(check)
+
+
 async def test_running_out_of_heap_after_the_101_closes_without_http_text():
     # Once the 101 is out the connection carries frames only: an HTTP 503 written there would
     # be read as a frame header. The connection just closes, and the slot is freed.

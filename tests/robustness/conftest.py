@@ -147,7 +147,15 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
 
 
 def warm_up(board: EmulatedBoard) -> None:
-    """Use every transport once and fill the session table: what stays loaded is idle."""
+    """Use every transport once and fill the session table: what stays loaded is idle. A
+    failure carries the board's console, where a reset or a traceback shows."""
+    try:
+        _warm_up(board)
+    except (AssertionError, OSError) as e:
+        raise AssertionError(f"warm-up failed ({e!r}); the board's console ends:\n{board.console_log[-3000:]}") from e
+
+
+def _warm_up(board: EmulatedBoard) -> None:
     # First (nothing else open yet): the connection table full and as many refusals lingering,
     # so what grows with concurrency (the scheduler's poll set, the connection and lingering
     # lists) has grown, and stays so.

@@ -29,6 +29,7 @@ MAX_MESSAGE = const(8192)  # bytes of one message (a frame, or fragments reassem
 MAX_CONNECTIONS = const(3)  # open WebSockets; each holds an HTTP connection slot
 PING_INTERVAL_MS = const(30000)  # a quiet connection gets a ping; no answer in as long again: closed
 FRAME_TIMEOUT_MS = const(10000)  # from the first byte of a frame to its last
+HEAP_RETRY_MS = const(50)  # on a full heap, before trying again to read the next frame
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 # Opcodes
@@ -183,8 +184,23 @@ class WebSocket(Connection):
         code = _NORMAL
         reason = b""
         try:
-            while await self._frame():
-                pass
+            waited = 0
+            while True:
+                try:
+                    frame = self._frame()
+                except MemoryError:
+                    # No heap even for the next frame's reader (a coroutine): unload the cached
+                    # code (Registry.reclaim), or else wait for the requests in flight to free
+                    # some (sleep_ms allocates nothing); after FRAME_TIMEOUT_MS, give up.
+                    if not self.server.registry.reclaim():
+                        if waited >= FRAME_TIMEOUT_MS:
+                            raise
+                        await asyncio.sleep_ms(HEAP_RETRY_MS)
+                        waited += HEAP_RETRY_MS
+                    continue
+                waited = 0
+                if not await frame:
+                    break
         except _Fail as f:
             code, reason = f.code, f.reason.encode()
         except (_Gone, OSError, asyncio.TimeoutError):
