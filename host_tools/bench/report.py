@@ -85,6 +85,7 @@ def markdown(res: Results, options: BenchOptions) -> str:
         "|---|---|---|",
     ]
     out += _targets(res, board, fast)
+    out += _floor(res, board)
     out += [
         "",
         "## Latency and throughput",
@@ -210,6 +211,27 @@ def _targets(res: Results, board: dict, fast: dict) -> list[str]:
     mpy = sum(v for k, v in res.deployed.items() if k.endswith(".mpy"))
     rows.append(_target("deployed .mpy ≤ 64 KB", _kb(mpy), mpy <= TARGET_MPY))
     return rows
+
+
+def _floor(res: Results, board: dict) -> list[str]:
+    # What the VM, the loopback and this client take with no MCP work: the scale for the latency target.
+    floor = res.floor
+    if floor is None or not floor.latencies_ns:
+        return []
+    line = (
+        f"\n**Floor:** the keep-alive `tools/call system_info` request answered with no MCP work on the same VM"
+        " (`host_tools/bench/board/floor.py`: chunked reads, the head's end and Content-Length found in memory,"
+        f" one write of a canned result) takes {floor.median_ms:.3f} ms median (p99 {floor.p99_ms:.3f} ms,"
+        f" {floor.rate:,.0f} req/s)"
+    )
+    call = board.get((MODERN, "tools/call system_info", "keep-alive"))
+    if call is not None:
+        line += (
+            f"; the board's {call.median_ms:.3f} ms is {call.median_ms - floor.median_ms:.3f} ms above it,"
+            f" and the {TARGET_MEDIAN_MS} ms target leaves {TARGET_MEDIAN_MS - floor.median_ms:.3f} ms for the"
+            " whole of MCP's work"
+        )
+    return [line + "."]
 
 
 def _target(what: str, measured: str, met: bool) -> str:

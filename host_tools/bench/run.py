@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host_tools.bench import measure
-from host_tools.bench.client import MODERN, Series
-from host_tools.bench.targets import BenchBoard, FastMCPServer
+from host_tools.bench.client import MODERN, Series, run_series
+from host_tools.bench.targets import BenchBoard, FastMCPServer, FloorServer
 from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, find_micropython
 from host_tools.profiles import Profile, load_profile, repo_root
 
@@ -106,6 +106,7 @@ class Results:
     vm_start_s: float = 0.0
     fastmcp_boot_s: float = 0.0
     fastmcp_memory_kb: dict[str, int] = field(default_factory=dict)
+    floor: Series | None = None  # the keep-alive system_info request against board/floor.py
     instructions: int | None = None
     instructions_note: str = ""
     tight_instructions: int | None = None  # the same call on TIGHT_BOARD
@@ -146,6 +147,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
         kinds = {k: v[0] for k, v in modern.kinds.items()}
         res.free_needed = measure.free_heap_needed(board, kinds, progress, step=step, rounds=rounds)
         res.alloc = measure.allocation_per_request(board, level.alloc_window, progress)
+        call = modern.kinds["tools/call system_info"][0]
+
+    progress("floor: the same request, answered with no MCP work on the same VM (board/floor.py)")
+    with FloorServer(work / "floor.log") as floor:
+        res.floor = run_series(floor.endpoint.port, [[call]], count=level.count, time_cap=level.time_cap)
+    progress(f"floor: median {res.floor.median_ms:.3f} ms, p99 {res.floor.p99_ms:.3f} ms, {res.floor.rate:.0f} req/s")
 
     if level.bisect:
         res.min_heap = measure.smallest_heap(profile, work / "minheap", level.mixed, res.idle["sim"], progress)

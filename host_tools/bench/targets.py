@@ -19,11 +19,12 @@ from typing import Any, Self
 
 from host_tools import processes
 from host_tools.bench.client import MODERN, BenchClientError, Endpoint, Speaker, check_result, exchange_once
-from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, EmulatedBoard, free_port
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, EmulatedBoard, find_micropython, free_port
 from host_tools.profiles import Profile
 from host_tools.stage import default_firmware_dir
 
 PROBE = Path(__file__).parent / "board" / "probe.py"
+FLOOR = Path(__file__).parent / "board" / "floor.py"
 # The probe (its code and its stats server: about 6.3 KB measured, see tests/host/test_bench_probe.py)
 # is bench apparatus that no deployed board carries: a board with it gets this much more heap, as
 # the VM gets EMULATOR_HEAP_BYTES for the simulated hardware and its 64-bit words, so the firmware
@@ -181,3 +182,31 @@ class FastMCPServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class FloorServer:
+    """The latency floor: board/floor.py (a canned answer, no MCP) on the firmware's VM."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where it answers (any path, any token)."""
+        return Endpoint(self.port, "")
+
+    def __enter__(self) -> Self:
+        with self.log.open("wb") as log:
+            argv = [str(find_micropython()), str(FLOOR), str(self.port)]
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        wait_serving(self.endpoint, self.proc, timeout=30)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.proc is not None:
+            processes.stop(self.proc)
+            self.proc = None

@@ -19,6 +19,7 @@ def test_bench_smoke_writes_the_report_and_chart(tmp_path: Path) -> None:
     assert len(measured) == 2 * 3 * 3
     assert not [r for r in measured if "n/a" in r]
     assert "FastMCP memory" in text and "Instructions per `tools/call`:** not measured" in text
+    assert "**Floor:** the keep-alive `tools/call system_info` request answered with no MCP work" in text
     assert (tmp_path / "benchmarks-latency.png").read_bytes().startswith(b"\x89PNG")
 
 
