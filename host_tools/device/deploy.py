@@ -52,7 +52,7 @@ import json
 try:
     with open('config.json') as f:
         print('uses-mqtt', bool(json.load(f).get('mqtt')))
-except (OSError, ValueError):
+except Exception:  # missing, or not a JSON object: a board without MQTT
     print('uses-mqtt', False)
 """
 
