@@ -303,9 +303,10 @@ def _footprint_section(res: Results) -> list[str]:
     ]
     if res.instructions is not None:
         out.append(
-            f"- **Instructions per `tools/call system_info`:** {res.instructions:,} (callgrind `Ir`, deterministic;"
-            " the whole path from socket read to write, keep-alive: two boards under valgrind serve a few and many"
-            " calls, and the difference is divided by the count)."
+            f"- **Instructions per `tools/call system_info`:** {res.instructions:,} (callgrind `Ir`, repeatable"
+            " to about 1%: the timed tasks, such as the reaper every 100 ms, run by the wall clock; the whole path"
+            " from socket read to write, keep-alive: two boards under valgrind serve a few and many calls, and the"
+            " difference is divided by the count)."
         )
         if res.tight_instructions is not None:
             out.append(
