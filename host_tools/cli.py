@@ -532,7 +532,9 @@ VERBS: tuple[_Verb, ...] = (
         "copy the boardmcp firmware to a board that runs MicroPython (no erase)",
         "Compile firmware/ with mpy-cross for the board's architecture and copy it with mpremote\n"
         "(unchanged files are skipped, removed modules deleted). The board's config.json (Wi-Fi,\n"
-        "token) is kept. Then restart the board and print its MCP URL.\n\n"
+        "token) is kept, and read first: the MQTT transport goes only to a board whose config.json\n"
+        'has an "mqtt" section (deploy again after adding one). Then restart the board and print\n'
+        "its MCP URL.\n\n"
         "  boardmcp deploy --board esp32c3 --port /dev/ttyACM0",
         _deploy_arguments,
         _deploy,
