@@ -66,11 +66,13 @@ class SoakOptions:
 @dataclass(frozen=True)
 class Window:
     """The heap after `done` requests: live bytes once caches are dropped and a collection has
-    run, and free bytes."""
+    run, free bytes, and the largest of the free blocks (what the biggest allocation can have: a
+    heap that fragments loses it while its free bytes stay)."""
 
     done: int
     live: int
     free: int
+    largest_free: int
     elapsed_s: float
 
 
@@ -321,10 +323,13 @@ def run_soak(options: SoakOptions, progress: Progress) -> SoakResult:
         started = time.perf_counter()
 
         def sample(done: int) -> None:
-            stats = bench.stats("u")
-            window = Window(done, stats.alloc, stats.free, time.perf_counter() - started)
+            stats = bench.stats("f")
+            window = Window(done, stats.alloc, stats.free, stats.largest_free, time.perf_counter() - started)
             result.windows.append(window)
-            progress(f"soak: {done:>6,} requests, live heap {window.live:,} B, free {window.free:,} B")
+            progress(
+                f"soak: {done:>6,} requests, live heap {window.live:,} B, free {window.free:,} B "
+                f"(largest block {window.largest_free:,} B)"
+            )
 
         def go() -> None:
             # Every client has warmed up (what loads on first use is loaded): the soak starts.
@@ -388,19 +393,32 @@ def report(result: SoakResult) -> str:
         f"- **Live heap** (caches dropped, after a collection): {result.idle:,} B once the clients had warmed up; "
         f"its median moved {result.growth:+,} B from the first quarter of the run to the last "
         f"({'flat' if result.flat else 'GROWING'}: allowed {FLAT_SLACK} B).",
+        *_fragmentation(result),
         "",
         "| client | requests |",
         "|---|---:|",
         *[f"| {name} | {n:,} |" for name, n in result.by_client.items()],
         "",
-        "| after requests | live heap (B) | free heap (B) | elapsed (s) |",
-        "|---:|---:|---:|---:|",
-        *[f"| {w.done:,} | {w.live:,} | {w.free:,} | {w.elapsed_s:.1f} |" for w in result.windows],
+        "| after requests | live heap (B) | free heap (B) | largest free block (B) | elapsed (s) |",
+        "|---:|---:|---:|---:|---:|",
+        *[f"| {w.done:,} | {w.live:,} | {w.free:,} | {w.largest_free:,} | {w.elapsed_s:.1f} |" for w in result.windows],
     ]
     if result.failures:
         lines += ["", f"First failures ({len(result.failures)} in all):", ""]
         lines += [f"- {why}" for why in result.failures[:10]]
     return "\n".join(lines) + "\n"
+
+
+def _fragmentation(result: SoakResult) -> list[str]:
+    # The report's line on the largest free block, first window against last.
+    if not result.windows:
+        return []
+    first, last = result.windows[0], result.windows[-1]
+    return [
+        f"- **Largest free block** (what the biggest allocation can have): {first.largest_free:,} B of "
+        f"{first.free:,} B free after {first.done:,} requests, {last.largest_free:,} B of {last.free:,} B "
+        f"after {last.done:,}."
+    ]
 
 
 def with_requests(options: SoakOptions, requests: int) -> SoakOptions:

@@ -37,3 +37,12 @@ def test_the_probe_answers_under_a_ballast_that_leaves_nothing(tmp_path: Path) -
         assert board.stats("r").free > 16 * 1024
         assert not _served_with(board, request, 0)
         assert _served_with(board, request, 32 * 1024)
+
+
+def test_the_largest_free_block_is_what_an_allocation_can_have(tmp_path: Path) -> None:
+    # `f` bisects with real allocations: what it reports fits in the free heap (and a board just
+    # booted has most of its free heap in one block); other commands do not look.
+    with BenchBoard(load_profile("esp32"), tmp_path) as board:
+        stats = board.stats("f")
+        assert stats.free // 2 < stats.largest_free <= stats.free, stats
+        assert board.stats("c").largest_free == 0

@@ -7,7 +7,7 @@ from host_tools.bench.soak import FLAT_SLACK, SoakOptions, SoakResult, Window, _
 
 
 def _result(lives: list[int]) -> SoakResult:
-    return SoakResult(SoakOptions(), windows=[Window(i, live, 0, 0.0) for i, live in enumerate(lives)])
+    return SoakResult(SoakOptions(), windows=[Window(i, live, 0, 0, 0.0) for i, live in enumerate(lives)])
 
 
 def test_a_stray_reading_either_way_is_not_a_leak() -> None:

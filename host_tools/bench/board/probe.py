@@ -6,8 +6,10 @@
 #   u  unload the firmware's loadable code (Registry.evict(), as a full heap would) and drop
 #      the HTTP server's spare request buffer, then as c
 #   d  also print the firmware's loaded modules to the console (what a heap figure holds)
-# Reply: "mem_alloc mem_free mem_total vm_and_probe sim stats_server\n" (bytes); mem_total is
-# the VM's cumulative count of bytes allocated (micropython.mem_total()).
+#   f  as u, and find the largest block the heap can give (how fragmented the free heap is)
+# Reply: "mem_alloc mem_free mem_total vm_and_probe sim stats_server largest_free\n" (bytes);
+# mem_total is the VM's cumulative count of bytes allocated (micropython.mem_total()), and
+# largest_free is 0 unless the command was f.
 import gc
 import sys
 
@@ -62,7 +64,7 @@ def _fill(leave):
 CRUMBS = 512  # one-block holes a ballast that leaves nothing fills at most
 RESERVE = 1024  # heap the probe keeps for its own answer while a ballast is held
 POLL_MS = 5  # how often a probe under ballast looks for a stats connection
-_figures = [0, 0, 0, 0, 0, 0]  # the reply's numbers, set in place (allocates nothing)
+_figures = [0, 0, 0, 0, 0, 0, 0]  # the reply's numbers, set in place (allocates nothing)
 
 
 def _empty(ballast):
@@ -96,13 +98,13 @@ def _carry_out(line, n):
     # The command in line[:n], parsed in place; its figures go to _figures.
     alloc = gc.mem_alloc()
     cmd = line[0] if n else 0
-    if cmd == ord("u"):
+    if cmd in b"uf":
         http = _state["http"]
         http.server.registry.evict()
         # The HTTP server's spare request buffer (2 KB) is a cache too: whether one is held after
         # a test depends on whether its last request got a full-size buffer.
         http._spare = http._spare_mv = None
-    if cmd in b"cu":
+    if cmd in b"cuf":
         gc.collect()
         alloc = gc.mem_alloc()
     elif cmd == ord("d"):
@@ -129,6 +131,23 @@ def _carry_out(line, n):
     _figures[3] = VM_AND_PROBE
     _figures[4] = SIM
     _figures[5] = _state["server"]
+    _figures[6] = _largest(_figures[1]) if cmd == ord("f") else 0
+
+
+def _largest(free):
+    # The largest block an allocation can have (bytes, to 16): bisected with bytearrays, each
+    # dropped and collected before the next (mem_info() only prints its "max free sz").
+    low, high = 0, free + 16
+    while high - low > 16:
+        mid = (low + high) // 2
+        gc.collect()
+        try:
+            bytearray(mid)
+            low = mid
+        except MemoryError:
+            high = mid
+    gc.collect()
+    return low
 
 
 def _answer(sock, line, one):
@@ -147,7 +166,7 @@ def _answer(sock, line, one):
             n += 1
         _carry_out(line, n)
         _spare(False)
-        client.write(b"%d %d %d %d %d %d\n" % tuple(_figures))
+        client.write(b"%d %d %d %d %d %d %d\n" % tuple(_figures))
     except OSError:
         pass
     client.close()
