@@ -10,7 +10,8 @@ WARM_UP requests (uncounted), then all take requests from one shared count, cycl
 tools/list, tools/call (system_info, led), discover or ping. After every `window` requests the heap
 is read while no request is in flight (the bench's stats probe), once the firmware's caches are
 dropped (its loaded tools modules and spare request buffer, as a full heap drops them) and a
-gc.collect() has run: a leak shows as a live heap that keeps rising from window to window. (With
+gc.collect() has run: a leak shows as a live heap that keeps rising from window to window, and
+fragmentation as a largest free block that keeps shrinking. (With
 the caches, the reading jumped by 1.5 KB from window to window with whether a tools module
 happened to be loaded, which no median over a few windows hides.)
 """
