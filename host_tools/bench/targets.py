@@ -133,44 +133,36 @@ def wait_serving(endpoint: Endpoint, proc: subprocess.Popen[bytes], timeout: flo
             return time.perf_counter() - started
 
 
-class FastMCPServer:
-    """The comparison: host_tools/bench/fastmcp_server.py on this CPython, token on."""
+class _ServerProcess:
+    """A server in a process of its own on a loopback port, its output in `log`; a subclass
+    gives its command line (`argv`)."""
+
+    token = ""  # what its endpoint sends as the bearer token
+    boot_timeout_s = 30.0
 
     def __init__(self, log: Path) -> None:
         self.port = free_port()
-        self.token = secrets.token_urlsafe(24)
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
         self.boot_s = 0.0
 
     @property
     def endpoint(self) -> Endpoint:
-        """Where FastMCP serves MCP."""
+        """Where it serves."""
         return Endpoint(self.port, self.token)
 
-    def start(self) -> None:
-        """Start uvicorn and wait until it answers (the wait is its boot-to-serving time)."""
-        argv = [sys.executable, "-m", "host_tools.bench.fastmcp_server", "--port", str(self.port)]
-        with self.log.open("wb") as log:
-            # "--token=…" in one word: a urlsafe token may begin with "-", which argparse would
-            # take for an option (CI once saw the server exit with status 2 for that).
-            self.proc = subprocess.Popen(
-                [*argv, f"--token={self.token}"], stdout=log, stderr=log, stdin=subprocess.DEVNULL
-            )
-        self.boot_s = wait_serving(self.endpoint, self.proc, timeout=60)
+    def argv(self) -> list[str]:
+        """The command that starts it."""
+        raise NotImplementedError
 
-    def memory_kb(self) -> dict[str, int]:
-        """The process's resident set now (VmRSS) and at its peak (VmHWM), in KiB."""
-        assert self.proc is not None
-        fields = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0])
-        return fields
+    def start(self) -> None:
+        """Start it and wait until it answers (the wait is its boot-to-serving time)."""
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.boot_s = wait_serving(self.endpoint, self.proc, timeout=self.boot_timeout_s)
 
     def stop(self) -> None:
-        """Terminate the server."""
+        """Terminate it."""
         if self.proc is not None:
             processes.stop(self.proc)
             self.proc = None
@@ -185,29 +177,41 @@ class FastMCPServer:
         self.stop()
 
 
-class FloorServer:
-    """The latency floor: board/floor.py (a canned answer, no MCP) on the firmware's VM."""
+class FastMCPServer(_ServerProcess):
+    """The comparison: host_tools/bench/fastmcp_server.py on this CPython, token on."""
+
+    boot_timeout_s = 60.0
 
     def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(log)
+        self.token = secrets.token_urlsafe(24)
 
-    @property
-    def endpoint(self) -> Endpoint:
-        """Where it answers (any path, any token)."""
-        return Endpoint(self.port, "")
+    def argv(self) -> list[str]:
+        """uvicorn serving FastMCP. "--token=…" in one word: a urlsafe token may begin with "-",
+        which argparse would take for an option (CI once saw the server exit with status 2 for that)."""
+        return [
+            sys.executable,
+            "-m",
+            "host_tools.bench.fastmcp_server",
+            "--port",
+            str(self.port),
+            f"--token={self.token}",
+        ]
 
-    def __enter__(self) -> Self:
-        with self.log.open("wb") as log:
-            argv = [str(find_micropython()), str(FLOOR), str(self.port)]
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        wait_serving(self.endpoint, self.proc, timeout=30)
-        return self
+    def memory_kb(self) -> dict[str, int]:
+        """The process's resident set now (VmRSS) and at its peak (VmHWM), in KiB."""
+        assert self.proc is not None
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+        return fields
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.proc is not None:
-            processes.stop(self.proc)
-            self.proc = None
+
+class FloorServer(_ServerProcess):
+    """The latency floor: board/floor.py (a canned answer, no MCP) on the firmware's VM."""
+
+    def argv(self) -> list[str]:
+        """floor.py on the firmware's MicroPython."""
+        return [str(find_micropython()), str(FLOOR), str(self.port)]
