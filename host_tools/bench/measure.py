@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +22,7 @@ from host_tools.bench.client import (
     run_series,
 )
 from host_tools.bench.targets import BenchBoard, wait_serving
-from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, RUN_MAIN, BoardError, find_micropython
+from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, RUN_MAIN, BoardError
 from host_tools.profiles import Profile
 
 Progress = Callable[[str], None]
@@ -282,82 +278,3 @@ def boot_to_serving(profile: Profile, workdir: Path, runs: int) -> tuple[float, 
             proc.kill()
             proc.wait()
     return sorted(boots)[runs // 2], sorted(empties)[runs // 2]
-
-
-def callgrind_prerequisite() -> str | None:
-    """Why instructions cannot be counted here, or None when valgrind is present."""
-    if shutil.which("valgrind") is None:
-        return "valgrind not found (Debian: apt-get install valgrind)"
-    return None
-
-
-def instructions_per_call(profile: Profile, workdir: Path, small: int, large: int, progress: Progress) -> int:
-    """Instructions (callgrind Ir) one `tools/call system_info` costs on the VM, full stack from
-    the socket read to the write: two boards under callgrind serve `small` and `large` keep-alive
-    calls; boot, startup and teardown cancel out in the difference."""
-    runs = []
-    for n in (small, large):
-        # No watchdog: under valgrind the loop runs ~50x slower than the watchdog expects.
-        board = BenchBoard(profile, workdir / f"callgrind-{n}", probe=False, config_options={"watchdog_ms": 0})
-        board.board.stage()
-        argv, env = board.board.vm_command(run_main=True)
-        out = board.board.workdir / "callgrind.out"
-        # The unix VM is a CPython extension (micropython_run*.so) behind a Python launcher script.
-        vm = Path(argv[0])
-        launcher = [] if _is_elf(vm) else [sys.executable]
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *launcher, *argv]
-        log = (board.board.workdir / "valgrind.log").open("wb")
-        proc = subprocess.Popen(
-            cmd, cwd=board.board.workdir / "fs", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        runs.append((n, board, proc, out, log))
-    try:
-        for n, board, proc, _, _ in runs:
-            wait_serving(board.endpoint, proc, timeout=300, poll=0.5)
-            progress(f"callgrind: board serving under valgrind; {n} calls")
-            speaker = Speaker(board.endpoint, MODERN)
-            call = speaker.request("tools/call", {"name": "system_info", "arguments": {}})
-            series = run_series(board.endpoint.port, [[call]], count=n, time_cap=600, timeout=60)
-            if series.failures:
-                raise BenchClientError(f"under callgrind: {series.first_failure}")
-            # SIGTERM, not SIGINT: the unix VM raises KeyboardInterrupt from inside its signal
-            # handler, wherever it is, and one caught mid-collection left the VM unable to exit.
-            # Callgrind writes its counts on a fatal signal too.
-            os.kill(proc.pid, signal.SIGTERM)
-        totals = []
-        for _, _, proc, out, log in runs:
-            try:
-                proc.wait(300)
-            except subprocess.TimeoutExpired:
-                raise BenchClientError("the VM did not exit under valgrind within 300 s of SIGTERM") from None
-            log.close()
-            totals.append(_callgrind_total(out))
-    finally:
-        for _, _, proc, _, log in runs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
-    return round((totals[1] - totals[0]) / (large - small))
-
-
-def _is_elf(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(4) == b"\x7fELF"
-
-
-def _callgrind_total(out: Path) -> int:
-    for line in out.read_text().splitlines():
-        if line.startswith(("totals:", "summary:")):
-            return int(line.split()[1])
-    raise BenchClientError(f"no totals in {out}")
-
-
-def find_vm_binary() -> str:
-    """Where the MicroPython VM's machine code lives (for the report)."""
-    vm = find_micropython()
-    if _is_elf(vm):
-        return str(vm)
-    import micropython_run  # type: ignore[import-not-found]  # noqa: PLC0415
-
-    return f"{micropython_run.__file__} (loaded by {vm}, a CPython launcher)"

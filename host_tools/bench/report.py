@@ -10,6 +10,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
+from host_tools.bench.callgrind import HEAP_WALKS, RequestCost
 from host_tools.bench.client import HANDSHAKE, MODERN, Series
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
@@ -231,7 +232,25 @@ def _floor(res: Results, board: dict) -> list[str]:
             f" and the {TARGET_MEDIAN_MS} ms target leaves {TARGET_MEDIAN_MS - floor.median_ms:.3f} ms for the"
             " whole of MCP's work"
         )
+        line += _budget(res, call.median_ms - floor.median_ms, TARGET_MEDIAN_MS - floor.median_ms)
     return [line + "."]
+
+
+def _budget(res: Results, above_ms: float, left_ms: float) -> str:
+    # The latency target in instructions, at the rate the call ran above the floor.
+    cost, floor = res.instructions, res.floor_instructions
+    if cost is None or floor is None or cost.total <= floor or above_ms <= 0:
+        return ""
+    per_m = above_ms / ((cost.total - floor) / 1e6)
+    walks = cost.parts.get(HEAP_WALKS, 0)
+    return (
+        f". Above the floor the call runs {cost.total - floor:,} more instructions (callgrind, below) in"
+        f" {above_ms:.3f} ms: about {per_m:.3f} ms per million on this machine (roughly: wall time also goes to"
+        f" caches and the kernel). At that rate, {max(0.0, left_ms):.3f} ms is about"
+        f" {max(0.0, left_ms) / per_m * 1e6:,.0f} instructions, and the call's two heap walks alone"
+        f" ({walks:,}: `system_info` reports the free and the used heap, and `gc.mem_free()` and `gc.mem_alloc()`"
+        f" each walk the whole allocation table) take {walks / 1e6 * per_m:.3f} ms"
+    )
 
 
 def _target(what: str, measured: str, met: bool) -> str:
@@ -301,13 +320,19 @@ def _footprint_section(res: Results) -> list[str]:
         f" the VM itself is up (an empty VM run takes {res.vm_start_s * 1000:.0f} ms here). FastMCP:"
         f" {res.fastmcp_boot_s * 1000:.0f} ms.",
     ]
-    if res.instructions is not None:
+    cost = res.instructions
+    if cost is not None:
         out.append(
-            f"- **Instructions per `tools/call system_info`:** {res.instructions:,} (callgrind `Ir`, repeatable"
+            f"- **Instructions per `tools/call system_info`:** {cost.total:,} (callgrind `Ir`, repeatable"
             " to about 1%: the timed tasks, such as the reaper every 100 ms, run by the wall clock; the whole path"
             " from socket read to write, keep-alive: two boards under valgrind serve a few and many calls, and the"
             " difference is divided by the count)."
         )
+        if res.floor_instructions is not None:
+            out.append(
+                f"- **The same request on the floor** (`board/floor.py`, measured the same way):"
+                f" {res.floor_instructions:,}."
+            )
         if res.tight_instructions is not None:
             out.append(
                 f"- **The same on the `{TIGHT_BOARD}` profile:** {res.tight_instructions:,}. Its heap is tight, so"
@@ -323,8 +348,29 @@ def _footprint_section(res: Results) -> list[str]:
             f"- **FastMCP memory:** {res.fastmcp_memory_kb.get('VmRSS', 0) / 1024:.1f} MB resident after the run,"
             f" {res.fastmcp_memory_kb.get('VmHWM', 0) / 1024:.1f} MB at peak (the process, not a heap)."
         )
+    out += _cost_parts(cost)
     out += ["", "| file | bytes |", "|---|--:|"]
     out += [f"| `{name}` | {size:,} |" for name, size in res.deployed.items()]
+    return out
+
+
+def _cost_parts(cost: RequestCost | None) -> list[str]:
+    # Where the call's instructions go, by the VM's C functions that do each kind of work.
+    if cost is None or not cost.parts or cost.total <= 0:
+        return []
+    out = [
+        "",
+        "Where the instructions of one keep-alive `tools/call system_info` go: the VM's C functions that do each"
+        " kind of work, each with what it calls (`host_tools/bench/callgrind.py`, PARTS). Parts can nest: a"
+        " collection runs inside whatever allocation set it off, and `json.loads` looks its strings up among the"
+        " interned ones. What no part holds is the VM running the firmware's bytecode (and the simulated"
+        " hardware's): calls, arithmetic, allocation, dict and list operations.",
+        "",
+        "| part | instructions | share |",
+        "|---|--:|--:|",
+    ]
+    for label, n in cost.parts.items():
+        out.append(f"| {label} | {n:,} | {100 * n / cost.total:.1f}% |")
     return out
 
 

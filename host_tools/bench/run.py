@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_tools.bench import measure
-from host_tools.bench.client import MODERN, Series, run_series
+from host_tools.bench import callgrind, measure
+from host_tools.bench.client import MODERN, Endpoint, Series, Speaker, run_series
 from host_tools.bench.targets import BenchBoard, FastMCPServer, FloorServer
 from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, find_micropython
 from host_tools.profiles import Profile, load_profile, repo_root
@@ -107,8 +107,9 @@ class Results:
     fastmcp_boot_s: float = 0.0
     fastmcp_memory_kb: dict[str, int] = field(default_factory=dict)
     floor: Series | None = None  # the keep-alive system_info request against board/floor.py
-    instructions: int | None = None
+    instructions: callgrind.RequestCost | None = None  # the keep-alive system_info call
     instructions_note: str = ""
+    floor_instructions: int | None = None  # the same request against board/floor.py
     tight_instructions: int | None = None  # the same call on TIGHT_BOARD
     tight_instructions_note: str = ""
     vm_binary: str = ""
@@ -126,7 +127,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
     work = options.workdir
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    res = Results(profile, options.level, machine=machine_facts(), vm_binary=measure.find_vm_binary())
+    res = Results(profile, options.level, machine=machine_facts(), vm_binary=callgrind.find_vm_binary())
 
     progress(f"booting {profile.name} with the stats probe ({profile.heap_bytes // 1024} KB heap + sim)")
     with BenchBoard(profile, work / "board") as board:
@@ -169,22 +170,11 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
 
     if level.callgrind is None:
         res.instructions_note = "not measured at this level"
-    elif (why := measure.callgrind_prerequisite()) is not None:
+    elif (why := callgrind.prerequisite()) is not None:
         res.instructions_note = why
         progress(f"callgrind: skipped: {why}")
     else:
-        progress("callgrind: booting two boards under valgrind (this takes a minute)")
-        res.instructions = measure.instructions_per_call(profile, work / "callgrind", *level.callgrind, progress)
-        progress(f"callgrind: {res.instructions:,} instructions per tools/call")
-        if profile.name != TIGHT_BOARD:
-            progress(f"callgrind: the same on the {TIGHT_BOARD} profile (tight heap)")
-            try:
-                res.tight_instructions = measure.instructions_per_call(
-                    load_profile(TIGHT_BOARD), work / "callgrind-tight", *level.callgrind, progress
-                )
-            except measure.BenchClientError as e:
-                res.tight_instructions_note = str(e)
-                progress(f"callgrind: {TIGHT_BOARD}: not measured: {e}")
+        _count_instructions(res, profile, work / "callgrind", level.callgrind, progress)
 
     if options.fastmcp:
         progress("starting FastMCP (CPython, stateless JSON)")
@@ -199,6 +189,32 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
     report.write(res, options)
     progress(f"wrote {options.out_md} and {options.out_png} in {res.elapsed_s:.0f} s")
     return res
+
+
+def _count_instructions(
+    res: Results, profile: Profile, work: Path, counts: tuple[int, int], progress: Callable[[str], None]
+) -> None:
+    # The keep-alive tools/call system_info under callgrind: on the board (with where its
+    # instructions go), on the latency floor, and on TIGHT_BOARD.
+    def call(endpoint: Endpoint) -> bytes:
+        return Speaker(endpoint, MODERN).call("system_info")
+
+    progress("callgrind: booting two boards under valgrind (this takes a minute)")
+    boards = callgrind.board_launches(profile, work / "board")
+    res.instructions = callgrind.request_cost(boards, call, *counts, progress)
+    progress(f"callgrind: {res.instructions.total:,} instructions per tools/call")
+    floors = callgrind.floor_launches(work / "floor", boards[0].endpoint.token)
+    res.floor_instructions = callgrind.request_cost(floors, call, *counts, progress).total
+    progress(f"callgrind: the floor: {res.floor_instructions:,} instructions per request")
+    if profile.name == TIGHT_BOARD:
+        return
+    progress(f"callgrind: the same on the {TIGHT_BOARD} profile (tight heap)")
+    try:
+        tight = callgrind.board_launches(load_profile(TIGHT_BOARD), work / "tight")
+        res.tight_instructions = callgrind.request_cost(tight, call, *counts, progress).total
+    except measure.BenchClientError as e:
+        res.tight_instructions_note = str(e)
+        progress(f"callgrind: {TIGHT_BOARD}: not measured: {e}")
 
 
 def machine_facts() -> dict[str, str]:
