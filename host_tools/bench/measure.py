@@ -83,32 +83,107 @@ def workload(endpoint: Endpoint, era: str) -> Workload:
     return work
 
 
+# A floor server's row: the keep-alive system_info request, which it answers with a canned result.
+FLOOR_ROW = (MODERN, "tools/call system_info", "keep-alive")
+# Each series runs in this many parts, the servers' order reversed from one part to the next.
+ROUNDS = 2
+
+
+@dataclass
+class Matrix:
+    """One server's series, by (era, kind, mode), and the sensor tool it was found to have per era."""
+
+    series: dict[tuple[str, str, str], Series] = field(default_factory=dict)
+    sensors: dict[str, str | None] = field(default_factory=dict)
+
+
 def latency_matrix(
-    server: str, endpoint: Endpoint, count: int, time_cap: float, progress: Progress
-) -> tuple[dict[tuple[str, str, str], Series], dict[str, str | None]]:
-    """Every (era, kind, mode) series against one server; also the sensor tool found per era."""
-    results: dict[tuple[str, str, str], Series] = {}
-    sensors: dict[str, str | None] = {}
+    servers: dict[str, Endpoint], count: int, time_cap: float, progress: Progress, floor: Endpoint | None = None
+) -> tuple[dict[str, Matrix], Series | None]:
+    """Every (era, kind, mode) series against each server, the servers taking turns: each series
+    runs in ROUNDS parts, the servers' order reversed from one part to the next (A B, B A), so a
+    change in what else the machine runs weighs on them alike and their ratios hold from run to
+    run. The `floor` server, if given, takes its turns in FLOOR_ROW with the request of the
+    first server's; its series is returned too."""
+    matrices = {name: Matrix() for name in servers}
+    floor_series = None
     for era in (MODERN, HANDSHAKE):
-        work = workload(endpoint, era)
-        sensors[era] = work.sensor_tool
-        for kind in work.kinds:
+        works = {name: workload(endpoint, era) for name, endpoint in servers.items()}
+        for name, work in works.items():
+            matrices[name].sensors[era] = work.sensor_tool
+        for key in dict.fromkeys(kind_key(k) for w in works.values() for k in w.kinds):
+            kinds = {name: _kind_for(work, key) for name, work in works.items()}
+            kinds = {name: kind for name, kind in kinds.items() if kind is not None}
             for mode in MODES:
-                exchange_checked(endpoint.port, work.kinds[kind][0])  # the previous series has let go
-                if mode == "keep-alive":
-                    workers, reconnect = [work.kinds[kind][:1]], False
-                elif mode == "new connection":
-                    workers, reconnect = [work.closing[kind][:1]], True
-                else:
-                    workers, reconnect = [[r] for r in work.kinds[kind]], False
-                series = run_series(endpoint.port, workers, count=count, reconnect=reconnect, time_cap=time_cap)
-                results[(era, kind, mode)] = series
-                note = f", {series.failures} FAILED ({series.first_failure})" if series.failures else ""
-                progress(
-                    f"{server} {era} {kind:28} {mode:14} median {series.median_ms:7.3f} ms  "
-                    f"p99 {series.p99_ms:7.3f} ms  {series.rate:8.0f} req/s{note}"
-                )
-    return results, sensors
+                runs = {name: _series_run(servers[name], works[name], kind, mode) for name, kind in kinds.items()}
+                first = next(iter(kinds))
+                row_floor = floor is not None and (era, kinds[first], mode) == FLOOR_ROW
+                if floor is not None and row_floor:
+                    runs["floor"] = _floor_run(floor, works[first].kinds[kinds[first]][0])
+                done = interleaved(runs, count, time_cap)
+                for name, kind in kinds.items():
+                    matrices[name].series[(era, kind, mode)] = done[name]
+                    _report(progress, name, era, kind, mode, done[name])
+                if row_floor:
+                    floor_series = done["floor"]
+                    _report(progress, "floor", era, kinds[first], mode, floor_series)
+    return matrices, floor_series
+
+
+def kind_key(kind: str) -> str:
+    """A request kind as servers are compared on it: the sensor tool has a different name on each."""
+    if kind.startswith("tools/call ") and kind != "tools/call system_info":
+        return "tools/call <sensor>"
+    return kind
+
+
+def _kind_for(work: Workload, key: str) -> str | None:
+    return next((kind for kind in work.kinds if kind_key(kind) == key), None)
+
+
+def _floor_run(floor: Endpoint, request: bytes) -> Callable[[int, float], Series]:
+    return lambda n, cap: run_series(floor.port, [[request]], count=n, time_cap=cap)
+
+
+def _series_run(endpoint: Endpoint, work: Workload, kind: str, mode: str) -> Callable[[int, float], Series]:
+    # One part of a (kind, mode) series against one server: n requests within cap seconds.
+    if mode == "keep-alive":
+        workers, reconnect = [work.kinds[kind][:1]], False
+    elif mode == "new connection":
+        workers, reconnect = [work.closing[kind][:1]], True
+    else:
+        workers, reconnect = [[r] for r in work.kinds[kind]], False
+
+    def run(n: int, cap: float) -> Series:
+        exchange_checked(endpoint.port, work.kinds[kind][0])  # the previous series has let go
+        return run_series(endpoint.port, workers, count=n, reconnect=reconnect, time_cap=cap)
+
+    return run
+
+
+def interleaved(runs: dict[str, Callable[[int, float], Series]], count: int, time_cap: float) -> dict[str, Series]:
+    """Each run's series of `count` requests (within `time_cap` s), in ROUNDS parts taken in turn,
+    the order reversed from one part to the next; the parts are joined."""
+    joined = {name: Series() for name in runs}
+    names = list(runs)
+    for i in range(ROUNDS):
+        n = count // ROUNDS + (1 if i < count % ROUNDS else 0)
+        for name in names if i % 2 == 0 else reversed(names):
+            part = runs[name](n, time_cap / ROUNDS)
+            whole = joined[name]
+            whole.latencies_ns += part.latencies_ns
+            whole.failures += part.failures
+            whole.wall_s += part.wall_s
+            whole.first_failure = whole.first_failure or part.first_failure
+    return joined
+
+
+def _report(progress: Progress, server: str, era: str, kind: str, mode: str, series: Series) -> None:
+    note = f", {series.failures} FAILED ({series.first_failure})" if series.failures else ""
+    progress(
+        f"{server} {era} {kind:28} {mode:14} median {series.median_ms:7.3f} ms  "
+        f"p99 {series.p99_ms:7.3f} ms  {series.rate:8.0f} req/s{note}"
+    )
 
 
 # -- heap ----------------------------------------------------------------------------------------

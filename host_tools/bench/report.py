@@ -14,7 +14,7 @@ from host_tools.bench.callgrind import HEAP_WALKS, RequestCost
 from host_tools.bench.client import HANDSHAKE, MODERN, Series
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
-from host_tools.bench.measure import HEAP_SCAN_TOP, MODES
+from host_tools.bench.measure import HEAP_SCAN_TOP, MODES, ROUNDS, kind_key
 from host_tools.bench.run import TIGHT_BOARD, BenchOptions, Results
 from host_tools.bench.soak import default_out as soak_report
 from host_tools.bench.targets import PROBE_HEAP_BYTES
@@ -37,15 +37,8 @@ def write(res: Results, options: BenchOptions) -> None:
     options.out_md.write_text(markdown(res, options))
 
 
-def _kind_key(kind: str) -> str:
-    """Kinds compared across servers: the sensor tool has a different name on each."""
-    if kind.startswith("tools/call ") and kind != "tools/call system_info":
-        return "tools/call <sensor>"
-    return kind
-
-
 def _by_key(series: dict[tuple[str, str, str], Series]) -> dict[tuple[str, str, str], Series]:
-    return {(era, _kind_key(kind), mode): s for (era, kind, mode), s in series.items()}
+    return {(era, kind_key(kind), mode): s for (era, kind, mode), s in series.items()}
 
 
 def _ms(x: float) -> str:
@@ -96,9 +89,11 @@ def markdown(res: Results, options: BenchOptions) -> str:
         "*new connection*: one client, a TCP connection per request (`Connection: close`); *8 concurrent*: eight",
         "keep-alive clients at once. Modern era = 2026-07-28 (no session; `server/discover`), handshake era =",
         "2025-11-25 (`initialize`, then the session). FastMCP columns: its figure and the ratio to the board's",
-        "(latency: FastMCP / board; req/s: board / FastMCP; >1 means the board is faster). Wall-clock figures",
-        "move with whatever else the machine runs (client and server share its cores): compare within one run;",
-        "the instruction count below is the figure to compare across commits.",
+        "(latency: FastMCP / board; req/s: board / FastMCP; >1 means the board is faster). The servers take",
+        f"turns: each series runs in {ROUNDS} parts, their order reversed from one part to the next (the floor takes",
+        "turns in its row too), so a change in what else the machine runs weighs on all alike. Wall-clock figures move",
+        "with it (client and servers share its cores): compare within one run; the instruction count below is",
+        "the figure to compare across commits.",
         "",
     ]
     for era in (MODERN, HANDSHAKE):

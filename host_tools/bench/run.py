@@ -5,6 +5,7 @@ run_bench(BenchOptions(board="esp32s3", level="full"), progress=print)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host_tools.bench import callgrind, measure
-from host_tools.bench.client import MODERN, Endpoint, Series, Speaker, run_series
+from host_tools.bench.client import MODERN, Endpoint, Series, Speaker
 from host_tools.bench.targets import BenchBoard, FastMCPServer, FloorServer
 from host_tools.emulator.runner import EMULATOR_HEAP_BYTES, find_micropython
 from host_tools.profiles import Profile, load_profile, repo_root
@@ -140,20 +141,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
             "vm_heap": board.vm_heap,
         }
         progress(f"idle: firmware {res.idle['firmware']:,} B live; sim {idle.sim:,} B (counted apart)")
-        res.latency["board"], res.sensors["board"] = measure.latency_matrix(
-            "board", board.endpoint, level.count, level.time_cap, progress
-        )
+        _latency(res, options, board, level, work, progress)
         modern = measure.workload(board.endpoint, MODERN)
         rounds, step = level.heap_scan
         kinds = {k: v[0] for k, v in modern.kinds.items()}
         res.free_needed = measure.free_heap_needed(board, kinds, progress, step=step, rounds=rounds)
         res.alloc = measure.allocation_per_request(board, level.alloc_window, progress)
-        call = modern.kinds["tools/call system_info"][0]
-
-    progress("floor: the same request, answered with no MCP work on the same VM (board/floor.py)")
-    with FloorServer(work / "floor.log") as floor:
-        res.floor = run_series(floor.endpoint.port, [[call]], count=level.count, time_cap=level.time_cap)
-    progress(f"floor: median {res.floor.median_ms:.3f} ms, p99 {res.floor.p99_ms:.3f} ms, {res.floor.rate:.0f} req/s")
 
     if level.bisect:
         res.min_heap = measure.smallest_heap(profile, work / "minheap", level.mixed, res.idle["sim"], progress)
@@ -176,19 +169,34 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None]) -> Results
     else:
         _count_instructions(res, profile, work / "callgrind", level.callgrind, progress)
 
-    if options.fastmcp:
-        progress("starting FastMCP (CPython, stateless JSON)")
-        with FastMCPServer(work / "fastmcp.log") as fm:
-            res.fastmcp_boot_s = fm.boot_s
-            res.latency["fastmcp"], res.sensors["fastmcp"] = measure.latency_matrix(
-                "fastmcp", fm.endpoint, level.count, level.time_cap, progress
-            )
-            res.fastmcp_memory_kb = fm.memory_kb()
-
     res.elapsed_s = time.perf_counter() - started
     report.write(res, options)
     progress(f"wrote {options.out_md} and {options.out_png} in {res.elapsed_s:.0f} s")
     return res
+
+
+def _latency(
+    res: Results, options: BenchOptions, board: BenchBoard, level: Level, work: Path, progress: Callable[[str], None]
+) -> None:
+    # The latency matrix: the board and FastMCP taking turns, and the floor in its row.
+    with contextlib.ExitStack() as stack:
+        servers = {"board": board.endpoint}
+        fastmcp = None
+        if options.fastmcp:
+            progress("starting FastMCP (CPython, stateless JSON)")
+            fastmcp = stack.enter_context(FastMCPServer(work / "fastmcp.log"))
+            res.fastmcp_boot_s = fastmcp.boot_s
+            servers["fastmcp"] = fastmcp.endpoint
+        progress("starting the floor: a canned answer on the same VM, no MCP work (board/floor.py)")
+        floor = stack.enter_context(FloorServer(work / "floor.log"))
+        progress(f"latency: {', '.join([*servers, 'floor'])} taking turns, {measure.ROUNDS} turns a series")
+        matrices, res.floor = measure.latency_matrix(
+            servers, level.count, level.time_cap, progress, floor=floor.endpoint
+        )
+        if fastmcp is not None:
+            res.fastmcp_memory_kb = fastmcp.memory_kb()
+    for name, matrix in matrices.items():
+        res.latency[name], res.sensors[name] = matrix.series, matrix.sensors
 
 
 def _count_instructions(
