@@ -5,7 +5,7 @@ startup and teardown cancel out in the difference, which is divided by the count
 
     call = lambda endpoint: Speaker(endpoint, MODERN).call("system_info")
     cost = request_cost(board_launches(profile, workdir), call, 5, 45, progress)
-    cost.total, cost.parts["heap walks"]
+    cost.total, cost.parts[HEAP_WALKS]
 
 Counts are deterministic to about 1% (the timed tasks, such as the HTTP reaper, run by the clock),
 so they compare across commits where wall-clock figures do not.

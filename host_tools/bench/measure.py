@@ -117,14 +117,14 @@ def latency_matrix(
             for mode in MODES:
                 runs = {name: _series_run(servers[name], works[name], kind, mode) for name, kind in kinds.items()}
                 first = next(iter(kinds))
-                row_floor = floor is not None and (era, kinds[first], mode) == FLOOR_ROW
-                if floor is not None and row_floor:
-                    runs["floor"] = _floor_run(floor, works[first].kinds[kinds[first]][0])
+                floor_here = floor if (era, kinds[first], mode) == FLOOR_ROW else None
+                if floor_here is not None:
+                    runs["floor"] = _floor_run(floor_here, works[first].kinds[kinds[first]][0])
                 done = interleaved(runs, count, time_cap)
                 for name, kind in kinds.items():
                     matrices[name].series[(era, kind, mode)] = done[name]
                     _report(progress, name, era, kind, mode, done[name])
-                if row_floor:
+                if floor_here is not None:
                     floor_series = done["floor"]
                     _report(progress, "floor", era, kinds[first], mode, floor_series)
     return matrices, floor_series

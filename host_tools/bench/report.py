@@ -237,15 +237,20 @@ def _budget(res: Results, above_ms: float, left_ms: float) -> str:
     if cost is None or floor is None or cost.total <= floor or above_ms <= 0:
         return ""
     per_m = above_ms / ((cost.total - floor) / 1e6)
+    budget = max(0.0, left_ms) / per_m * 1e6
     walks = cost.parts.get(HEAP_WALKS, 0)
-    return (
+    text = (
         f". Above the floor the call runs {cost.total - floor:,} more instructions (callgrind, below) in"
         f" {above_ms:.3f} ms: about {per_m:.3f} ms per million on this machine (roughly: wall time also goes to"
-        f" caches and the kernel). At that rate, {max(0.0, left_ms):.3f} ms is about"
-        f" {max(0.0, left_ms) / per_m * 1e6:,.0f} instructions, and the call's two heap walks alone"
-        f" ({walks:,}: `system_info` reports the free and the used heap, and `gc.mem_free()` and `gc.mem_alloc()`"
-        f" each walk the whole allocation table) take {walks / 1e6 * per_m:.3f} ms"
+        f" caches and the kernel). At that rate, {max(0.0, left_ms):.3f} ms is about {budget:,.0f} instructions,"
+        f" and the call's two heap walks alone ({walks:,}: `system_info` reports the free and the used heap, and"
+        f" `gc.mem_free()` and `gc.mem_alloc()` each walk the whole allocation table) take"
+        f" {walks / 1e6 * per_m:.3f} ms"
     )
+    if res.sensor_instructions is not None and budget > 0:
+        above = res.sensor_instructions - floor
+        text += f"; `{_sensor(res, 'board')}` runs {above:,} above the floor, {above / budget:.1f}x that budget"
+    return text
 
 
 def _target(what: str, measured: str, met: bool) -> str:
@@ -323,6 +328,11 @@ def _footprint_section(res: Results) -> list[str]:
             " from socket read to write, keep-alive: two boards under valgrind serve a few and many calls, and the"
             " difference is divided by the count)."
         )
+        if res.sensor_instructions is not None:
+            out.append(
+                f"- **Instructions per `tools/call {_sensor(res, 'board')}`:** {res.sensor_instructions:,} (the"
+                " same way; the simulated sensor's registers are Python on the VM, where a chip has hardware)."
+            )
         if res.floor_instructions is not None:
             out.append(
                 f"- **The same request on the floor** (`board/floor.py`, measured the same way):"

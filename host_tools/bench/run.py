@@ -111,6 +111,7 @@ class Results:
     instructions: callgrind.RequestCost | None = None  # the keep-alive system_info call
     instructions_note: str = ""
     floor_instructions: int | None = None  # the same request against board/floor.py
+    sensor_instructions: int | None = None  # the keep-alive tools/call of the board's sensor tool
     tight_instructions: int | None = None  # the same call on TIGHT_BOARD
     tight_instructions_note: str = ""
     vm_binary: str = ""
@@ -189,7 +190,7 @@ def _latency(
             servers["fastmcp"] = fastmcp.endpoint
         progress("starting the floor: a canned answer on the same VM, no MCP work (board/floor.py)")
         floor = stack.enter_context(FloorServer(work / "floor.log"))
-        progress(f"latency: {', '.join([*servers, 'floor'])} taking turns, {measure.ROUNDS} turns a series")
+        progress(f"latency: {', '.join([*servers, 'floor'])} taking turns, {measure.ROUNDS} parts a series")
         matrices, res.floor = measure.latency_matrix(
             servers, level.count, level.time_cap, progress, floor=floor.endpoint
         )
@@ -203,7 +204,7 @@ def _count_instructions(
     res: Results, profile: Profile, work: Path, counts: tuple[int, int], progress: Callable[[str], None]
 ) -> None:
     # The keep-alive tools/call system_info under callgrind: on the board (with where its
-    # instructions go), on the latency floor, and on TIGHT_BOARD.
+    # instructions go), on the latency floor, and on TIGHT_BOARD; and the sensor tool's call.
     def call(endpoint: Endpoint) -> bytes:
         return Speaker(endpoint, MODERN).call("system_info")
 
@@ -214,6 +215,15 @@ def _count_instructions(
     floors = callgrind.floor_launches(work / "floor", boards[0].endpoint.token)
     res.floor_instructions = callgrind.request_cost(floors, call, *counts, progress).total
     progress(f"callgrind: the floor: {res.floor_instructions:,} instructions per request")
+    sensor = res.sensors.get("board", {}).get(MODERN)
+    if sensor is not None:
+
+        def read(endpoint: Endpoint) -> bytes:
+            return Speaker(endpoint, MODERN).call(sensor)
+
+        boards = callgrind.board_launches(profile, work / "sensor")
+        res.sensor_instructions = callgrind.request_cost(boards, read, *counts, progress).total
+        progress(f"callgrind: {res.sensor_instructions:,} instructions per tools/call {sensor}")
     if profile.name == TIGHT_BOARD:
         return
     progress(f"callgrind: the same on the {TIGHT_BOARD} profile (tight heap)")
