@@ -573,7 +573,8 @@ VERBS: tuple[_Verb, ...] = (
         "Boot emulated boards and measure, over loopback, latency and throughput (keep-alive, a new\n"
         "connection per request, 8 concurrent clients) in both protocol eras, heap per request and at\n"
         "idle, the smallest working heap, deployed .mpy bytes, boot time and callgrind instructions per\n"
-        "tools/call; the same requests against a FastMCP server. Needs valgrind for the instruction count.",
+        "tools/call (and where they go); the same requests against a FastMCP server, the two taking turns\n"
+        "in every series. Needs valgrind for the instruction count.",
         _bench_arguments,
         _bench,
     ),
