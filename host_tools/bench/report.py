@@ -10,7 +10,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt
 
-from host_tools.bench.callgrind import HEAP_WALKS, RequestCost
+from host_tools.bench.callgrind import HEAP_WALKS, PARTS
 from host_tools.bench.client import HANDSHAKE, MODERN, Series
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION
 from host_tools.bench.gateway import default_out as gateway_report
@@ -248,7 +248,7 @@ def _budget(res: Results, above_ms: float, left_ms: float) -> str:
         f" {walks / 1e6 * per_m:.3f} ms"
     )
     if res.sensor_instructions is not None and budget > 0:
-        above = res.sensor_instructions - floor
+        above = res.sensor_instructions.total - floor
         text += f"; `{_sensor(res, 'board')}` runs {above:,} above the floor, {above / budget:.1f}x that budget"
     return text
 
@@ -330,7 +330,7 @@ def _footprint_section(res: Results) -> list[str]:
         )
         if res.sensor_instructions is not None:
             out.append(
-                f"- **Instructions per `tools/call {_sensor(res, 'board')}`:** {res.sensor_instructions:,} (the"
+                f"- **Instructions per `tools/call {_sensor(res, 'board')}`:** {res.sensor_instructions.total:,} (the"
                 " same way; the simulated sensor's registers are Python on the VM, where a chip has hardware)."
             )
         if res.floor_instructions is not None:
@@ -353,29 +353,34 @@ def _footprint_section(res: Results) -> list[str]:
             f"- **FastMCP memory:** {res.fastmcp_memory_kb.get('VmRSS', 0) / 1024:.1f} MB resident after the run,"
             f" {res.fastmcp_memory_kb.get('VmHWM', 0) / 1024:.1f} MB at peak (the process, not a heap)."
         )
-    out += _cost_parts(cost)
+    out += cost_table(res)
     out += ["", "| file | bytes |", "|---|--:|"]
     out += [f"| `{name}` | {size:,} |" for name, size in res.deployed.items()]
     return out
 
 
-def _cost_parts(cost: RequestCost | None) -> list[str]:
-    # Where the call's instructions go, by the VM's C functions that do each kind of work.
-    if cost is None or not cost.parts or cost.total <= 0:
+def cost_table(res: Results) -> list[str]:
+    """Where the instructions of the measured calls go (a column each), as Markdown lines; none
+    when no call was counted."""
+    named = (("system_info", res.instructions), (_sensor(res, "board"), res.sensor_instructions))
+    calls = [(f"`{name}`", cost) for name, cost in named if cost is not None and cost.parts and cost.total > 0]
+    if not calls:
         return []
     out = [
         "",
-        "Where the instructions of one keep-alive `tools/call system_info` go: the VM's C functions that do each"
-        " kind of work, each with what it calls (`host_tools/bench/callgrind.py`, PARTS). Parts can nest: a"
-        " collection runs inside whatever allocation set it off, and `json.loads` looks its strings up among the"
-        " interned ones. What no part holds is the VM running the firmware's bytecode (and the simulated"
-        " hardware's): calls, arithmetic, allocation, dict and list operations.",
+        "Where the instructions of one keep-alive `tools/call` go: the VM's C functions that do each kind of work,"
+        " each with what it calls (`host_tools/bench/callgrind.py`, PARTS). Parts can nest: a collection runs"
+        " inside whatever allocation set it off, and `json.loads` looks its strings up among the interned ones."
+        " What no part holds is the VM running the firmware's bytecode (and the simulated hardware's): calls,"
+        " arithmetic, allocation, dict and list operations.",
         "",
-        "| part | instructions | share |",
-        "|---|--:|--:|",
+        "| part | " + " | ".join(f"{name} | share" for name, _ in calls) + " |",
+        "|---|" + "--:|--:|" * len(calls),
     ]
-    for label, n in cost.parts.items():
-        out.append(f"| {label} | {n:,} | {100 * n / cost.total:.1f}% |")
+    for label, _ in PARTS:
+        cells = [f"{cost.parts[label]:,} | {100 * cost.parts[label] / cost.total:.1f}%" for _, cost in calls]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("| all | " + " | ".join(f"{cost.total:,} | 100%" for _, cost in calls) + " |")
     return out
 
 

@@ -111,7 +111,7 @@ class Results:
     instructions: callgrind.RequestCost | None = None  # the keep-alive system_info call
     instructions_note: str = ""
     floor_instructions: int | None = None  # the same request against board/floor.py
-    sensor_instructions: int | None = None  # the keep-alive tools/call of the board's sensor tool
+    sensor_instructions: callgrind.RequestCost | None = None  # the keep-alive call of the board's sensor tool
     tight_instructions: int | None = None  # the same call on TIGHT_BOARD
     tight_instructions_note: str = ""
     vm_binary: str = ""
@@ -222,8 +222,8 @@ def _count_instructions(
             return Speaker(endpoint, MODERN).call(sensor)
 
         boards = callgrind.board_launches(profile, work / "sensor")
-        res.sensor_instructions = callgrind.request_cost(boards, read, *counts, progress).total
-        progress(f"callgrind: {res.sensor_instructions:,} instructions per tools/call {sensor}")
+        res.sensor_instructions = callgrind.request_cost(boards, read, *counts, progress)
+        progress(f"callgrind: {res.sensor_instructions.total:,} instructions per tools/call {sensor}")
     if profile.name == TIGHT_BOARD:
         return
     progress(f"callgrind: the same on the {TIGHT_BOARD} profile (tight heap)")

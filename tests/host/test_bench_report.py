@@ -1,11 +1,15 @@
 """docs/BENCHMARKS.md takes the fleet gateway's figures from the last `boardmcp bench --gateway` report, and
-the soak's from the last `make soak` report."""
+the soak's from the last `make soak` report; it tables where the counted calls' instructions go."""
 
 from pathlib import Path
 
+from host_tools.bench.callgrind import HEAP_WALKS, PARTS, RequestCost
+from host_tools.bench.client import MODERN
 from host_tools.bench.gateway import DISCOVERY_SECTION, LATENCY_SECTION, default_out
-from host_tools.bench.report import gateway_section, soak_section
+from host_tools.bench.report import cost_table, gateway_section, soak_section
+from host_tools.bench.run import Results
 from host_tools.bench.soak import default_out as soak_out
+from host_tools.profiles import load_profile
 
 
 def test_the_gateway_figures_come_from_the_gateway_report(tmp_path: Path) -> None:
@@ -48,3 +52,14 @@ def test_the_committed_soak_report_has_its_summary() -> None:
 
 def test_without_a_soak_report_the_section_says_so(tmp_path: Path) -> None:
     assert "No `make soak` report" in "\n".join(soak_section(tmp_path / "SOAK.md"))
+
+
+def test_the_cost_table_has_a_column_pair_for_each_call_counted() -> None:
+    res = Results(load_profile("esp32s3"), "full", sensors={"board": {MODERN: "read_bme280"}})
+    assert cost_table(res) == []  # nothing counted (no valgrind)
+    res.instructions = RequestCost(2000, {label: 100 for label, _ in PARTS})
+    text = "\n".join(cost_table(res))
+    assert "| part | `system_info` | share |" in text and "read_bme280" not in text
+    assert f"| {HEAP_WALKS} | 100 | 5.0% |" in text and "| all | 2,000 | 100% |" in text
+    res.sensor_instructions = RequestCost(1000, {label: 50 for label, _ in PARTS})
+    assert f"| {HEAP_WALKS} | 100 | 5.0% | 50 | 5.0% |" in "\n".join(cost_table(res))
