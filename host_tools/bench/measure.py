@@ -102,9 +102,9 @@ def latency_matrix(
 ) -> tuple[dict[str, Matrix], Series | None]:
     """Every (era, kind, mode) series against each server, the servers taking turns: each series
     runs in ROUNDS parts, the servers' order reversed from one part to the next (A B, B A), so a
-    change in what else the machine runs weighs on them alike and their ratios hold from run to
-    run. The `floor` server, if given, takes its turns in FLOOR_ROW with the request of the
-    first server's; its series is returned too."""
+    change in what else the machine runs while they are measured weighs on them alike. The
+    `floor` server, if given, takes its turns in FLOOR_ROW with the request of the first
+    server's; its series is returned too."""
     matrices = {name: Matrix() for name in servers}
     floor_series = None
     for era in (MODERN, HANDSHAKE):
