@@ -88,9 +88,9 @@ def floor_launches(workdir: Path, token: str | None) -> list[Launch]:
     Requests to them carry `token` (which they ignore), so they are the board's, byte for byte."""
     launches = []
     for i in range(2):
-        server = FloorServer(workdir / f"floor-{i}.log")
         where = workdir / f"floor-{i}"
         where.mkdir(parents=True, exist_ok=True)
+        server = FloorServer(where / "floor.log")  # for its port and command: valgrind runs it
         launches.append(Launch(server.argv(), None, where, Endpoint(server.port, token), where))
     return launches
 

@@ -112,8 +112,7 @@ def latency_matrix(
         for name, work in works.items():
             matrices[name].sensors[era] = work.sensor_tool
         for key in dict.fromkeys(kind_key(k) for w in works.values() for k in w.kinds):
-            kinds = {name: _kind_for(work, key) for name, work in works.items()}
-            kinds = {name: kind for name, kind in kinds.items() if kind is not None}
+            kinds = {name: kind for name, work in works.items() if (kind := _kind_for(work, key)) is not None}
             for mode in MODES:
                 runs = {name: _series_run(servers[name], works[name], kind, mode) for name, kind in kinds.items()}
                 first = next(iter(kinds))
